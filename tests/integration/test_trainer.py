@@ -1,0 +1,191 @@
+"""LaTROTrainer end to end on a tiny random model: it trains, its loss has the right gradient, it saves."""
+
+import math
+
+import pytest
+import torch
+from peft import LoraConfig
+from torch.testing import assert_close
+from trl import RLOOConfig
+
+from latro_trl import LaTROConfig, LaTROTrainer
+from latro_trl.objective import rloo_advantages
+
+
+def _snapshot(model):
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+def _changed(before, model):
+    return {name for name, p in model.named_parameters() if not torch.equal(before[name], p.detach())}
+
+
+@pytest.mark.parametrize("dataset_name", ["conversational_dataset", "plain_dataset"])
+def test_full_finetuning_changes_every_parameter(request, dataset_name, model, tokenizer, make_config):
+    dataset = request.getfixturevalue(dataset_name)
+    before = _snapshot(model)
+    trainer = LaTROTrainer(model=model, args=make_config(), train_dataset=dataset, processing_class=tokenizer)
+    trainer.train()
+    assert _changed(before, trainer.model) == set(before)
+    logs = trainer.state.log_history[0]
+    assert math.isfinite(logs["loss"])
+    for key in (
+        "reward",
+        "reward_std",
+        "answer_logp",
+        "kl",
+        "rationale/mean_length",
+        "rationale/marker_rate",
+        "rationale/finished_rate",
+        "loss/policy",
+        "loss/answer",
+        "entropy",
+    ):
+        assert key in logs and math.isfinite(logs[key]), key
+
+
+def test_plain_prompts_close_the_answer_with_eos(model, tokenizer, plain_dataset, make_config):
+    trainer = LaTROTrainer(model=model, args=make_config(), train_dataset=plain_dataset, processing_class=tokenizer)
+    assert trainer._answer_end_ids[False] == [tokenizer.eos_token_id]
+    assert trainer._answer_end_ids[True] == tokenizer("<|im_end|>", add_special_tokens=False)["input_ids"]
+
+
+def test_lora_trains_adapters_only_and_uses_base_as_reference(model, tokenizer, conversational_dataset, make_config):
+    before = _snapshot(model)
+    peft_config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
+    trainer = LaTROTrainer(
+        model=model,
+        args=make_config(beta=0.1),
+        train_dataset=conversational_dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+    )
+    assert trainer.ref_model is None  # adapters disabled give pi_0
+    trainer.train()
+    lora = {n for n, p in trainer.model.named_parameters() if "lora_B" in n}
+    assert lora and all(p.abs().sum() > 0 for n, p in trainer.model.named_parameters() if n in lora)
+    for name, param in trainer.model.get_base_model().named_parameters():
+        if "lora_" not in name:
+            assert torch.equal(param, before[name.replace(".base_layer", "")]), name
+
+
+def test_in_memory_model_gets_a_frozen_reference_copy(model, tokenizer, conversational_dataset, make_config):
+    # TRL 1.16's RLOOTrainer would try to re-load the reference from the hub id here and fail.
+    before = _snapshot(model)
+    trainer = LaTROTrainer(
+        model=model, args=make_config(beta=0.2), train_dataset=conversational_dataset, processing_class=tokenizer
+    )
+    assert trainer.ref_model is not None and trainer.ref_model is not trainer.model
+    trainer.train()
+    for name, param in trainer.ref_model.named_parameters():
+        assert torch.equal(param, before[name])
+        assert not param.requires_grad
+    first_step, second_step = trainer.state.log_history[0], trainer.state.log_history[1]
+    assert first_step["kl"] == 0.0  # policy == reference before the first update
+    assert second_step["kl"] != 0.0
+
+
+def test_given_reference_model_is_used(model, tokenizer, conversational_dataset, make_config):
+    from latro_trl.testing import make_tiny_model
+
+    ref = make_tiny_model(tokenizer, seed=1)
+    trainer = LaTROTrainer(
+        model=model,
+        args=make_config(beta=0.2, max_steps=1),
+        train_dataset=conversational_dataset,
+        processing_class=tokenizer,
+        ref_model=ref,
+    )
+    trainer.train()
+    assert trainer.state.log_history[0]["kl"] != 0.0  # a different reference: the KL sample is not zero
+
+
+def test_rloo_config_and_reward_funcs_are_accepted(model, tokenizer, conversational_dataset, tmp_path):
+    args = RLOOConfig(
+        output_dir=str(tmp_path),
+        num_generations=4,
+        per_device_train_batch_size=8,
+        max_completion_length=8,
+        max_steps=1,
+        report_to="none",
+        save_strategy="no",
+        bf16=False,
+    )
+    trainer = LaTROTrainer(
+        model=model,
+        reward_funcs=[lambda completions, **kw: [0.0] * len(completions)],
+        args=args,
+        train_dataset=conversational_dataset,
+        processing_class=tokenizer,
+    )
+    assert isinstance(trainer.args, LaTROConfig) and trainer.args.num_generations == 4
+    trainer.train()
+
+
+def test_checkpoint_saves_and_loads(model, tokenizer, conversational_dataset, make_config, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    args = make_config(save_strategy="steps", save_steps=2)
+    trainer = LaTROTrainer(model=model, args=args, train_dataset=conversational_dataset, processing_class=tokenizer)
+    trainer.train()
+    checkpoint = tmp_path / "out" / "checkpoint-2"
+    assert (checkpoint / "optimizer.pt").exists() and (checkpoint / "trainer_state.json").exists()
+    reloaded = AutoModelForCausalLM.from_pretrained(checkpoint)
+    for (name, a), b in zip(trainer.model.named_parameters(), reloaded.parameters(), strict=True):
+        assert torch.equal(a.detach(), b.detach()), name
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "2411.04282" in card and "LaTRO" in card
+
+
+def _independent_logps(model, batch):
+    """log pi(z|x) and log pi(y|x+z) per sequence from the plain logits (no TRL log-prob head)."""
+    input_ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
+    attention_mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
+    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1]
+    token_logps = torch.log_softmax(logits.float(), -1).gather(-1, input_ids[:, 1:, None]).squeeze(-1)
+    width = batch["completion_ids"].size(1)
+    completion_logps = token_logps[:, -width:]
+    return (completion_logps * batch["rationale_mask"]).sum(1), (completion_logps * batch["answer_mask"]).sum(1)
+
+
+def test_loss_gradient_equals_the_estimator_assembled_term_by_term(
+    model, tokenizer, conversational_dataset, make_config
+):
+    beta, lam = 0.3, 0.7
+    trainer = LaTROTrainer(
+        model=model,
+        args=make_config(beta=beta, answer_loss_coef=lam, unfinished_penalty_factor=None),
+        train_dataset=conversational_dataset,
+        processing_class=tokenizer,
+    )
+    with torch.no_grad():  # move the policy away from the reference so that the KL term is not zero
+        for p in trainer.model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    trainer.model.train()
+    inputs = [conversational_dataset[i] for i in (0, 0, 0, 0, 1, 1, 1, 1)]
+    batch = trainer._generate_and_score_completions(inputs)
+
+    # Rewards and advantages, recomputed from independent forward passes
+    with torch.no_grad():
+        rationale_logps, answer_logps = _independent_logps(trainer.model, batch)
+        ref_rationale_logps, _ = _independent_logps(trainer.ref_model, batch)
+    rewards = answer_logps - beta * (rationale_logps - ref_rationale_logps)
+    assert_close(batch["advantages"], rloo_advantages(rewards, 4), atol=1e-4, rtol=1e-4)
+
+    params = [p for p in trainer.model.parameters() if p.requires_grad]
+    autograd = torch.autograd.grad(trainer._compute_loss(trainer.model, batch), params)
+
+    # grad L = -1/N sum_i [A_i grad log pi(z_i|x) + lambda grad log pi(y_i|x+z_i)], one term at a time
+    rationale_logps, answer_logps = _independent_logps(trainer.model, batch)
+    n = len(inputs)
+    expected = [torch.zeros_like(p) for p in params]
+    for i in range(n):
+        g_z = torch.autograd.grad(rationale_logps[i], params, retain_graph=True, allow_unused=True)
+        g_y = torch.autograd.grad(answer_logps[i], params, retain_graph=True, allow_unused=True)
+        for e, gz, gy in zip(expected, g_z, g_y, strict=True):
+            if gz is not None:
+                e -= batch["advantages"][i] * gz / n
+            if gy is not None:
+                e -= lam * gy / n
+    for got, want in zip(autograd, expected, strict=True):
+        assert_close(got, want, atol=1e-5, rtol=1e-4)
