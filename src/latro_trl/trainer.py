@@ -30,6 +30,7 @@ from trl.models.utils import disable_gradient_checkpointing
 from trl.trainer.callbacks import SyncRefModelCallback
 from trl.trainer.utils import add_fused_lm_head, disable_dropout_in_model, pad, use_adapter
 
+from .callbacks import SaveOnInterruptCallback
 from .config import LaTROConfig
 from .objective import latro_loss, latro_rewards, penalize_unfinished, rloo_advantages, sequence_logps
 from .sequences import assemble_scoring_batch, cut_rationale, format_answer, turn_end_text
@@ -162,6 +163,7 @@ class LaTROTrainer(RLOOTrainer):
         elif ref_model is not None and beta == 0.0:
             logger.warning("`ref_model` is unused: beta == 0 means no KL term.")
 
+        self.add_callback(SaveOnInterruptCallback())
         if isinstance(self.processing_class, ProcessorMixin):
             raise ValueError("LaTROTrainer supports text-only models; pass a tokenizer as `processing_class`.")
         self._check_inputs(train_dataset)

@@ -11,6 +11,8 @@ logger = logging.getLogger(__name__)
 
 # Checking every prompt's length is cheap (tokenizers are fast) but not free on million-row sets: look at this many.
 _MAX_ROWS_CHECKED = 20_000
+# Column names that other TRL recipes use for the gold answer (e.g. `solution` for accuracy_reward).
+_ANSWER_LIKE_COLUMNS = {"solution", "answer", "answers", "label", "target", "gold", "final_answer", "ground_truth"}
 
 
 def check_dataset_columns(dataset, answer_column: str, name: str = "train_dataset") -> None:
@@ -28,9 +30,12 @@ def check_dataset_columns(dataset, answer_column: str, name: str = "train_datase
             "e.g. dataset = dataset.rename_column('question', 'prompt')"
         )
     if answer_column in missing:
+        candidates = [c for c in columns if c.lower() in _ANSWER_LIKE_COLUMNS]
+        guess = f" (this data set has {candidates[0]!r}: answer_column={candidates[0]!r}?)" if candidates else ""
         hints.append(
             f"'{answer_column}' holds the gold answer (e.g. '18'); rename your column to '{answer_column}' or set "
-            "LaTROConfig(answer_column=...). latro_trl.data has loaders for GSM8K and ARC-Challenge that build both"
+            f"LaTROConfig(answer_column=...){guess}. latro_trl.data has loaders for GSM8K and ARC-Challenge that "
+            "build both"
         )
     raise ValueError(f"{name} lacks column(s) {missing} (it has {columns}). " + "; ".join(hints) + ".")
 
