@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from transformers.utils import is_torch_bf16_gpu_available
 from trl import RLOOConfig
 
+from .data.prompts import ANSWER_TEMPLATE
+
 DEFAULT_STOP_MARKERS = ["The answer is", "the answer is", "The final answer is", "Answer:"]
-DEFAULT_ANSWER_TEMPLATE = "The answer is {answer}."
+DEFAULT_ANSWER_TEMPLATE = ANSWER_TEMPLATE  # one copy, shared with data preparation and evaluation
 
 
 @dataclass

@@ -126,7 +126,7 @@ class LaTROTrainer(RLOOTrainer):
         # loaded from GGUF. When we can do better (a model object, or a given ref_model), it must not try: hide beta
         # from it and build the reference ourselves after its __init__.
         beta, sync_ref_model = args.beta, args.sync_ref_model
-        wants_peft = peft_config is not None or is_peft_model(model)
+        wants_peft = peft_config is not None or (not isinstance(model, str) and is_peft_model(model))
         own_reference = beta != 0.0 and not wants_peft and (ref_model is not None or not isinstance(model, str))
         if own_reference and ref_model is None:
             ref_model = copy.deepcopy(model)  # before TRL patches the policy's forward with its log-prob head

@@ -1,0 +1,52 @@
+"""Evaluation: greedy accuracy and maj@k with JSONL output, pure scoring, and a training-time accuracy callback.
+
+Never imports the trainer. ``AccuracyCallback`` and the model helpers load ``transformers`` on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .scoring import accuracy, majority_vote, summarize, wilson_interval
+
+if TYPE_CHECKING:
+    from .callback import AccuracyCallback
+    from .evaluator import answers_match, evaluate, score_reply
+    from .generation import Reply, generate_replies, render_prompt
+    from .loading import embedded_model_source, load_model_for_eval
+
+__all__ = [
+    "AccuracyCallback",
+    "Reply",
+    "accuracy",
+    "answers_match",
+    "embedded_model_source",
+    "evaluate",
+    "generate_replies",
+    "load_model_for_eval",
+    "majority_vote",
+    "render_prompt",
+    "score_reply",
+    "summarize",
+    "wilson_interval",
+]
+
+_LAZY = {
+    "AccuracyCallback": "callback",
+    "answers_match": "evaluator",
+    "evaluate": "evaluator",
+    "score_reply": "evaluator",
+    "Reply": "generation",
+    "generate_replies": "generation",
+    "render_prompt": "generation",
+    "embedded_model_source": "loading",
+    "load_model_for_eval": "loading",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

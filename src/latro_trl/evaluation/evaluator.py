@@ -1,0 +1,225 @@
+"""Zero-shot accuracy of a model on a data set in the package's columns: greedy and maj@k, with JSONL output.
+
+Never imports the trainer: it runs on a base model, a fully trained checkpoint or a PEFT adapter alike (see
+:func:`~latro_trl.evaluation.loading.load_model_for_eval`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from ..data.answers import extract_choice, extract_number, format_number, normalise_choices, numbers_match, parse_number
+from .generation import Reply, generate_replies, render_prompt
+from .scoring import majority_vote, summarize
+
+Task = Literal["number", "choice"]
+
+
+def _gold(row: Mapping[str, Any], task: Task, index: int | None = None) -> str:
+    """The row's canonical gold answer (a number string or a choice label), checked (``index`` names the row)."""
+    where = "" if index is None else f"row {index}: "
+    if task == "number":
+        value = parse_number(row["answer"])
+        if value is None:
+            raise ValueError(
+                f"{where}answer {row['answer']!r} is not a number; use task='choice' for multiple-choice data."
+            )
+        return format_number(value)
+    if "choices" not in row:
+        raise ValueError(f"{where}task='choice' needs a 'choices' column (see latro_trl.data.load_arc).")
+    label = str(row.get("answer_label") or row["answer"]).strip()
+    if label not in {choice_label for choice_label, _ in normalise_choices(row["choices"])}:
+        raise ValueError(f"{where}gold label {label!r} is not one of its choices' labels.")
+    return label
+
+
+def answers_match(answer: str | None, gold: str, task: Task) -> bool:
+    """Whether a parsed answer equals the gold: numerically for ``"number"``, by label for ``"choice"``."""
+    if answer is None:
+        return False
+    return numbers_match(answer, gold) if task == "number" else answer == gold
+
+
+def score_reply(text: str, row: Mapping[str, Any], task: Task) -> tuple[str | None, bool]:
+    """Parse a reply and compare it with the row's gold answer.
+
+    Args:
+        text: the generated reply.
+        row: the data set row (``answer``; for ``task="choice"`` also ``choices`` and ideally ``answer_label``).
+        task: ``"number"`` (GSM8K, synthetic) or ``"choice"`` (ARC).
+
+    Returns:
+        ``(answer, correct)``: the canonical parsed answer (``None`` when none was found) and whether it is right.
+    """
+    if task == "number":
+        value = extract_number(text)
+        answer = None if value is None else format_number(value)
+    else:
+        answer = extract_choice(text, row["choices"])
+    return answer, answers_match(answer, _gold(row, task), task)
+
+
+def _rates(replies: Sequence[Reply], answers: Sequence[str | None]) -> dict[str, float]:
+    return {
+        "no_answer_rate": sum(answer is None for answer in answers) / len(answers),
+        "finished_rate": sum(reply.finished for reply in replies) / len(replies),
+        "mean_tokens": sum(reply.num_tokens for reply in replies) / len(replies),
+    }
+
+
+def _check_arguments(task: str, num_samples: int, rows: Sequence[Mapping[str, Any]]) -> None:
+    if task not in ("number", "choice"):
+        raise ValueError(f"task must be 'number' or 'choice', got {task!r}")
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+    if not rows:
+        raise ValueError("the evaluation data set is empty.")
+    missing = {"prompt", "answer"} - set(rows[0])
+    if missing:
+        raise ValueError(f"the data set lacks columns {sorted(missing)}; load it with latro_trl.data loaders.")
+
+
+def evaluate(
+    model: Any,
+    tokenizer: Any,
+    dataset: Any,
+    *,
+    task: Task = "number",
+    num_samples: int = 1,
+    greedy: bool = True,
+    max_new_tokens: int = 256,
+    batch_size: int = 16,
+    output_dir: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Measure greedy accuracy and/or maj@k of a model.
+
+    Prompts come from the ``prompt`` column (conversations go through the tokenizer's chat template with the
+    generation prompt, so they carry the training trigger; plain strings are used as they are). Replies stop at
+    EOS / end of turn or ``max_new_tokens``. Answers are parsed with :mod:`latro_trl.data.answers`.
+
+    Args:
+        model: a causal LM, a trained checkpoint or a PEFT model; put in eval mode and restored afterwards.
+        tokenizer: its tokenizer.
+        dataset: a :class:`datasets.Dataset` (or list of dicts) with ``prompt`` and ``answer`` (and ``choices`` /
+            ``answer_label`` for ``task="choice"``).
+        task: ``"number"`` (numeric answers) or ``"choice"`` (multiple choice; the gold is ``answer_label``, else
+            ``answer``).
+        num_samples: k for maj@k: k replies per question sampled at temperature 1 (no top-k/top-p) and a majority
+            vote over their parsed answers (ties: the earliest). With ``num_samples=1`` and ``greedy=False``, plain
+            single-sample accuracy is reported as ``maj@1``.
+        greedy: also decode greedily and report greedy accuracy.
+        max_new_tokens: the reply length limit.
+        batch_size: sequences per ``generate`` call.
+        output_dir: if given, write ``predictions.jsonl`` (one line per question: prompt, gold, greedy rationale,
+            parsed answer, correctness, the k samples' rationales and answers, the majority answer) and
+            ``summary.json``.
+        seed: the sampling seed (the caller's random state is left untouched).
+        progress: show progress bars.
+
+    Returns:
+        The summary: ``task``, ``num_examples``, ``num_samples``, ``max_new_tokens``, ``seed``, ``elapsed_s`` and,
+        per decoding mode (``"greedy"``, ``"maj@k"``), ``accuracy``, ``correct``, ``n``, ``ci_low``/``ci_high`` (95%
+        Wilson interval), ``no_answer_rate``, ``finished_rate``, ``mean_tokens``; ``maj@k`` adds
+        ``sample_accuracy`` (the mean accuracy of single samples).
+
+    Example:
+        >>> from latro_trl.data import load_synthetic
+        >>> from latro_trl.evaluation import evaluate, load_model_for_eval
+        >>> model, tokenizer = load_model_for_eval()  # doctest: +SKIP
+        >>> summary = evaluate(model, tokenizer, load_synthetic("test", n=50), num_samples=8)  # doctest: +SKIP
+        >>> summary["greedy"]["accuracy"], summary["maj@8"]["accuracy"]  # doctest: +SKIP
+    """
+    rows = list(dataset)
+    _check_arguments(task, num_samples, rows)
+    golds = [_gold(row, task, index) for index, row in enumerate(rows)]
+    prompts = [row["prompt"] for row in rows]
+    records: list[dict[str, Any]] = [
+        {"index": i, "prompt": render_prompt(tokenizer, prompt)[0], "gold": gold}
+        for i, (prompt, gold) in enumerate(zip(prompts, golds, strict=True))
+    ]
+    for record, row in zip(records, rows, strict=True):
+        if "question" in row:
+            record["question"] = row["question"]
+    summary: dict[str, Any] = {
+        "task": task,
+        "num_examples": len(rows),
+        "num_samples": num_samples,
+        "max_new_tokens": max_new_tokens,
+        "seed": seed,
+    }
+    generation = {"max_new_tokens": max_new_tokens, "batch_size": batch_size, "seed": seed, "progress": progress}
+    was_training = model.training
+    started = time.perf_counter()
+    model.eval()
+    try:
+        if greedy:
+            replies = [r[0] for r in generate_replies(model, tokenizer, prompts, desc="greedy", **generation)]
+            scored = [score_reply(reply.text, row, task) for reply, row in zip(replies, rows, strict=True)]
+            for record, reply, (answer, correct) in zip(records, replies, scored, strict=True):
+                record.update(rationale=reply.text, answer=answer, correct=correct, finished=reply.finished)
+            summary["greedy"] = {**summarize([c for _, c in scored]), **_rates(replies, [a for a, _ in scored])}
+        if num_samples > 1 or not greedy:
+            summary[f"maj@{num_samples}"] = _sampled(model, tokenizer, rows, records, task, num_samples, generation)
+    finally:
+        model.train(was_training)
+    summary["elapsed_s"] = round(time.perf_counter() - started, 3)
+    if output_dir is not None:
+        _write(Path(output_dir), records, summary)
+    return summary
+
+
+def _sampled(
+    model: Any,
+    tokenizer: Any,
+    rows: list[Mapping[str, Any]],
+    records: list[dict[str, Any]],
+    task: Task,
+    k: int,
+    generation: dict[str, Any],
+) -> dict[str, Any]:
+    """maj@k: sample k replies per question, vote, fill the records; returns the block for the summary."""
+    groups = generate_replies(
+        model,
+        tokenizer,
+        [row["prompt"] for row in rows],
+        num_return_sequences=k,
+        do_sample=True,
+        desc=f"maj@{k}",
+        **generation,
+    )
+    majority_correct, sample_correct, all_replies, all_answers = [], [], [], []
+    for record, row, replies in zip(records, rows, groups, strict=True):
+        scored = [score_reply(reply.text, row, task) for reply in replies]
+        answers = [answer for answer, _ in scored]
+        majority = majority_vote(answers)
+        correct = answers_match(majority, record["gold"], task)
+        record.update(
+            sample_rationales=[r.text for r in replies],
+            sample_answers=answers,
+            majority_answer=majority,
+            majority_correct=correct,
+        )
+        majority_correct.append(correct)
+        sample_correct.extend(c for _, c in scored)
+        all_replies.extend(replies)
+        all_answers.extend(answers)
+    block = summarize(majority_correct)
+    block["sample_accuracy"] = sum(sample_correct) / len(sample_correct)
+    return {**block, **_rates(all_replies, all_answers)}
+
+
+def _write(directory: Path, records: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / "predictions.jsonl", "w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    with open(directory / "summary.json", "w", encoding="utf-8") as handle:
+        json.dump(summary, handle, indent=2)
+        handle.write("\n")

@@ -1,0 +1,160 @@
+"""Batched, left-padded generation for evaluation: prompts in, decoded replies out."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+import torch
+
+Prompt = str | Sequence[Mapping[str, str]]
+_END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
+
+
+class Reply(NamedTuple):
+    """One generated reply.
+
+    Attributes:
+        text: the decoded reply, cut before the first end token, special tokens removed.
+        finished: whether it ended with an end token (``False``: it ran into ``max_new_tokens``).
+        num_tokens: the reply's length in tokens (without the end token).
+    """
+
+    text: str
+    finished: bool
+    num_tokens: int
+
+
+def render_prompt(tokenizer: Any, prompt: Prompt) -> tuple[str, bool]:
+    """The prompt as text: conversations through the chat template with the generation prompt, strings as they are.
+
+    Returns:
+        ``(text, is_chat)``; chat text already holds any BOS the template writes, so it is tokenized without
+        special tokens.
+    """
+    if isinstance(prompt, str):
+        return prompt, False
+    if getattr(tokenizer, "chat_template", None) is None:
+        raise ValueError(
+            "the prompt is a conversation but the tokenizer has no chat_template; set "
+            "tokenizer.chat_template or pass plain-string prompts."
+        )
+    text = tokenizer.apply_chat_template(list(prompt), add_generation_prompt=True, tokenize=False)
+    return text, True
+
+
+def end_token_ids(tokenizer: Any, model: Any = None) -> list[int]:
+    """The ids that end a reply: the tokenizer's EOS, the model's generation EOS(s) and known end-of-turn tokens."""
+    ids: list[int] = []
+    candidates: list[Any] = [tokenizer.eos_token_id]
+    generation_config = getattr(model, "generation_config", None)
+    if generation_config is not None:
+        eos = generation_config.eos_token_id
+        candidates.extend(eos if isinstance(eos, list | tuple) else [eos])
+    special = set(getattr(tokenizer, "all_special_tokens", []))
+    for token in _END_OF_TURN_TOKENS:
+        if token in special:
+            candidates.append(tokenizer.convert_tokens_to_ids(token))
+    for token_id in candidates:
+        if isinstance(token_id, int) and token_id not in ids:
+            ids.append(token_id)
+    if not ids:
+        raise ValueError("found no end-of-sequence token; set tokenizer.eos_token (e.g. '<|im_end|>').")
+    return ids
+
+
+def _rng_scope(device: torch.device) -> contextlib.AbstractContextManager:
+    """Seeded sampling without disturbing the caller's (e.g. a training run's) random state."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    return torch.random.fork_rng(devices=devices)
+
+
+def _left_pad(batch: list[list[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(ids) for ids in batch)
+    input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, ids in enumerate(batch):
+        if ids:
+            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+            attention_mask[row, width - len(ids) :] = 1
+    return input_ids.to(device), attention_mask.to(device)
+
+
+def generate_replies(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[Prompt],
+    *,
+    num_return_sequences: int = 1,
+    do_sample: bool = False,
+    max_new_tokens: int = 256,
+    batch_size: int = 16,
+    seed: int = 0,
+    progress: bool = False,
+    desc: str = "generating",
+) -> list[list[Reply]]:
+    """Generate replies for many prompts in left-padded batches.
+
+    The attention mask comes from the prompt lengths, never from comparing ids with the pad id, so a pad token that
+    equals EOS (SmolLM2, the tiny test tokenizer) is handled. Prompts are batched longest first to waste little
+    padding; results come back in input order. Sampling is pure (temperature 1, no top-k, top-p 1) and seeded
+    inside a forked RNG, so the caller's random state is untouched.
+
+    Args:
+        model: a causal LM (``transformers`` or PEFT); left in whatever mode it is in.
+        tokenizer: its tokenizer; conversations use its chat template.
+        prompts: plain strings or conversations (lists of ``{"role", "content"}``).
+        num_return_sequences: replies per prompt.
+        do_sample: sample (``True``) or decode greedily.
+        max_new_tokens: the reply length limit.
+        batch_size: sequences per ``generate`` call (``batch_size // num_return_sequences`` prompts, at least one).
+        seed: the sampling seed.
+        progress: show a tqdm bar.
+        desc: the bar's label.
+
+    Returns:
+        For each prompt, its ``num_return_sequences`` replies.
+    """
+    from tqdm.auto import tqdm
+    from transformers import GenerationConfig
+
+    if num_return_sequences < 1 or batch_size < 1 or max_new_tokens < 1:
+        raise ValueError(
+            "num_return_sequences, batch_size and max_new_tokens must all be >= 1, got "
+            f"{num_return_sequences}, {batch_size}, {max_new_tokens}"
+        )
+    ends = end_token_ids(tokenizer, model)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else ends[0]
+    encoded = []
+    for prompt in prompts:
+        text, is_chat = render_prompt(tokenizer, prompt)
+        encoded.append(tokenizer(text, add_special_tokens=not is_chat)["input_ids"])
+    sampling = {"temperature": 1.0, "top_k": 0, "top_p": 1.0} if do_sample else {}
+    config = GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        do_sample=do_sample,
+        num_return_sequences=num_return_sequences,
+        eos_token_id=ends,
+        pad_token_id=pad_id,
+        use_cache=True,
+        **sampling,
+    )
+    order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+    per_call = max(1, batch_size // num_return_sequences)
+    batches = [order[i : i + per_call] for i in range(0, len(order), per_call)]
+    device = next(model.parameters()).device
+    end_set = set(ends)
+    results: list[list[Reply]] = [[] for _ in prompts]
+    with _rng_scope(device), torch.no_grad():
+        torch.manual_seed(seed)
+        for batch in tqdm(batches, desc=desc, disable=not progress, unit="batch"):
+            input_ids, attention_mask = _left_pad([encoded[i] for i in batch], pad_id, device)
+            output = model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config)
+            new_tokens = output[:, input_ids.shape[1] :].tolist()
+            for row, tokens in enumerate(new_tokens):
+                stop = next((j for j, token in enumerate(tokens) if token in end_set), None)
+                kept = tokens if stop is None else tokens[:stop]
+                text = tokenizer.decode(kept, skip_special_tokens=True)
+                results[batch[row // num_return_sequences]].append(Reply(text, stop is not None, len(kept)))
+    return results
