@@ -129,7 +129,7 @@ class LaTROTrainer(RLOOTrainer):
         wants_peft = peft_config is not None or (not isinstance(model, str) and is_peft_model(model))
         own_reference = beta != 0.0 and not wants_peft and (ref_model is not None or not isinstance(model, str))
         if own_reference and ref_model is None:
-            ref_model = copy.deepcopy(model)  # before TRL patches the policy's forward with its log-prob head
+            ref_model = _frozen_copy(model)  # before TRL patches the policy's forward with its log-prob head
         if args.use_vllm and args.stop_generation_at_markers:
             args.generation_kwargs = {
                 "stop": list(args.stop_markers),
@@ -417,6 +417,18 @@ def _as_latro_config(args, model) -> LaTROConfig:
         values["generation_batch_size"] = None
         return LaTROConfig(**values)
     raise TypeError(f"`args` must be a LaTROConfig (or an RLOOConfig to convert), got {type(args).__name__}.")
+
+
+def _frozen_copy(model: PreTrainedModel) -> PreTrainedModel:
+    if any(hasattr(param, "ds_id") for param in model.parameters()):
+        raise ValueError(
+            "The model's weights are already sharded by DeepSpeed ZeRO-3 (it was loaded after the DeepSpeed config), "
+            "so LaTROTrainer cannot copy it into the frozen reference model. Pass the model as a name or path "
+            "(model='meta-llama/Llama-3.1-8B-Instruct'; the reference is then loaded sharded as well), pass "
+            "ref_model=<a second copy loaded the same way>, or train a PEFT adapter (the reference is then the base "
+            "model with adapters disabled)."
+        )
+    return copy.deepcopy(model)
 
 
 def _named_eval_sets(eval_dataset):

@@ -206,3 +206,11 @@ def test_signal_writes_a_loadable_checkpoint(tmp_path, sig):
     from transformers import AutoModelForCausalLM
 
     AutoModelForCausalLM.from_pretrained(checkpoints[-1])
+
+
+def test_zero3_sharded_model_object_without_reference_says_what_to_do(
+    model, tokenizer, conversational_dataset, make_config
+):
+    next(model.parameters()).ds_id = 0  # what DeepSpeed's zero.Init leaves on every parameter it shards
+    with pytest.raises(ValueError, match="ZeRO-3.*Pass the model as a name or path.*ref_model="):
+        _trainer(model, tokenizer, conversational_dataset, make_config(beta=0.1))

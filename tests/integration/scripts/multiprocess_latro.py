@@ -1,0 +1,91 @@
+"""Worker for tests/integration/test_multiprocess.py: 2 LaTRO steps on one of several processes (gloo, CPU).
+
+Launched by torchrun (or accelerate). Each process records, for every generation batch, its local rows'
+advantages and rewards recomputed from independent forward passes, so the test can check that groups which straddle
+processes get correct leave-one-out baselines and that the logged reward is the mean over all processes.
+
+    torchrun --nproc_per_node 2 tests/integration/scripts/multiprocess_latro.py OUT_DIR MODEL_DIR [DEEPSPEED_JSON]
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from datasets import Dataset
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from latro_trl import LaTROConfig, LaTROTrainer
+
+BETA = 0.2
+
+
+def sequence_logps(model, batch):
+    input_ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
+    mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
+    with torch.no_grad():
+        logits = model(input_ids=input_ids, attention_mask=mask).logits[:, :-1]
+    token_logps = torch.log_softmax(logits.float(), -1).gather(-1, input_ids[:, 1:, None]).squeeze(-1)
+    completion = token_logps[:, -batch["completion_ids"].size(1) :]
+    return (completion * batch["rationale_mask"]).sum(1), (completion * batch["answer_mask"]).sum(1)
+
+
+class RecordingTrainer(LaTROTrainer):
+    records: list
+
+    def _generate_and_score_completions(self, inputs):
+        batch = super()._generate_and_score_completions(inputs)
+        record = {"advantages": batch["advantages"].tolist(), "answers": [x["answer"] for x in inputs]}
+        self.records.append(record)
+        if self.is_deepspeed_enabled:  # sharded weights: no independent forward here; compared with DDP instead
+            return batch
+        model = self.accelerator.unwrap_model(self.model)
+        rationale, answer = sequence_logps(model, batch)
+        ref_rationale, _ = sequence_logps(self.initial_model, batch)
+        record["rewards"] = (answer - BETA * (rationale - ref_rationale)).tolist()
+        return batch
+
+
+def main(out_dir: str, model_dir: str, deepspeed: str | None = None, as_path: str = "") -> None:
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    rows = [{"prompt": f"What is {i} plus {i}?", "answer": str(2 * i)} for i in range(16)]
+    args = LaTROConfig(
+        output_dir=out_dir,
+        num_generations=4,
+        per_device_train_batch_size=2,  # one group of 4 spans both processes
+        max_completion_length=10,
+        max_steps=2,
+        beta=BETA,
+        unfinished_penalty_factor=None,
+        learning_rate=1e-2,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        bf16=False,
+        gradient_checkpointing=False,
+        deepspeed=deepspeed,
+        seed=0,
+    )
+    trainer = RecordingTrainer(
+        model=model_dir if as_path else AutoModelForCausalLM.from_pretrained(model_dir),
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+        # A model object under ZeRO-3 is sharded from birth and cannot be copied: hand over the reference too.
+        ref_model=AutoModelForCausalLM.from_pretrained(model_dir) if deepspeed and not as_path else None,
+    )
+    trainer.initial_model = AutoModelForCausalLM.from_pretrained(model_dir)
+    trainer.records = []
+    trainer.train()
+    rank = trainer.accelerator.process_index
+    result = {"rank": rank, "records": trainer.records, "log_history": trainer.state.log_history}
+    Path(out_dir, f"rank{rank}.json").write_text(json.dumps(result))
+    trainer.accelerator.wait_for_everyone()
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main(*(arg or None for arg in sys.argv[1:]))
