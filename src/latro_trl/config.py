@@ -61,6 +61,11 @@ class LaTROConfig(RLOOConfig):
         stop_generation_at_markers (`bool`, *optional*, defaults to `True`):
             Stop sampling a rationale once it writes a stop marker (transformers `stop_strings`, vLLM `stop`), instead
             of generating to the limit and cutting afterwards. Rationales are cut at the first marker either way.
+        score_with_training_pass (`bool` or `None`, *optional*):
+            Take the rewards from the training forward pass instead of a separate no-gradient policy pass, saving one
+            forward over every sequence. Exact when the whole generation batch is trained in one micro-batch before
+            any optimizer step (`steps_per_generation == 1`) and dropout is off; `None` (default) turns it on exactly
+            then.
         temperature (`float`, *optional*, defaults to `1.0`):
             Sampling temperature. The estimator is unbiased only for samples from the policy itself (temperature 1,
             no top-k / top-p / min-p); other values log a warning.
@@ -131,6 +136,14 @@ class LaTROConfig(RLOOConfig):
     stop_generation_at_markers: bool = field(
         default=True,
         metadata={"help": "Stop sampling a rationale at the first stop marker instead of generating to the limit."},
+    )
+    score_with_training_pass: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Take rewards from the training forward pass instead of a separate no-gradient policy pass. "
+            "Exact when the whole generation batch is trained in one micro-batch before any optimizer step "
+            "(steps_per_generation=1) and dropout is off. None: on exactly then."
+        },
     )
 
     def __post_init__(self):

@@ -164,6 +164,7 @@ class LaTROTrainer(RLOOTrainer):
             logger.warning("`ref_model` is unused: beta == 0 means no KL term.")
 
         self.add_callback(SaveOnInterruptCallback())
+        self._score_with_training_pass = self._resolve_score_with_training_pass()
         if isinstance(self.processing_class, ProcessorMixin):
             raise ValueError("LaTROTrainer supports text-only models; pass a tokenizer as `processing_class`.")
         self._check_inputs(train_dataset)
@@ -182,6 +183,21 @@ class LaTROTrainer(RLOOTrainer):
         check_chat_template(self._tokenizer, first_prompt)
         check_stop_markers(self._tokenizer, self.args.stop_markers)
         check_prompt_lengths(train_dataset, self._tokenizer, self.args.max_prompt_length, self.chat_template_kwargs)
+
+    def _resolve_score_with_training_pass(self) -> bool:
+        """Whether the training pass may stand in for the no-gradient policy scoring pass (see the config field)."""
+        wanted = self.args.score_with_training_pass
+        same_weights = self.args.steps_per_generation == 1  # the whole generation batch, before any optimizer step
+        dropout_free = self.args.disable_dropout or not any(
+            isinstance(m, torch.nn.Dropout) and m.p > 0 for m in self.model.modules()
+        )
+        if wanted and not (same_weights and dropout_free):
+            raise ValueError(
+                "score_with_training_pass=True needs the whole generation batch in one micro-batch "
+                f"(steps_per_generation=1, got {self.args.steps_per_generation}) and no dropout (disable_dropout=True), "
+                "otherwise the training pass does not equal the scoring pass. Set it to None (automatic) or False."
+            )
+        return same_weights and dropout_free if wanted is None else bool(wanted)
 
     def _prepare_reference_model(self, ref_model: PreTrainedModel):
         ref_model.eval()
@@ -244,7 +260,6 @@ class LaTROTrainer(RLOOTrainer):
 
     def _generate_and_score_completions(self, inputs: list[dict]) -> dict[str, torch.Tensor]:
         mode = "train" if self.model.training else "eval"
-        num_generations = self.num_generations if mode == "train" else self.num_generations_eval
         prompts = [example["prompt"] for example in inputs]
         answers = [str(example[self.args.answer_column]) for example in inputs]
 
@@ -269,62 +284,45 @@ class LaTROTrainer(RLOOTrainer):
         batch = assemble_scoring_batch(
             prompt_ids, [cut.ids for cut in cuts], answer_ids, self._tokenizer.pad_token_id, self.accelerator.device
         )
-
-        policy_logps, ref_logps = self._score(batch)
-        rationale_logps = sequence_logps(policy_logps, batch.rationale_mask)
-        answer_logps = sequence_logps(policy_logps, batch.answer_mask)
-        ref_rationale_logps = None if ref_logps is None else sequence_logps(ref_logps, batch.rationale_mask)
         device = self.accelerator.device
-        finished = torch.tensor([cut.finished for cut in cuts], dtype=torch.long, device=device)
-        hit_marker = torch.tensor([cut.hit_marker for cut in cuts], dtype=torch.long, device=device)
-
-        # Rewards and baselines need whole groups, which may straddle processes: gather, compute, keep our slice.
-        all_answer_logps, all_rationale_logps, all_finished = gather((answer_logps, rationale_logps, finished))
-        all_finished = all_finished.bool()
-        all_ref_logps = None if ref_rationale_logps is None else gather(ref_rationale_logps)
-        answer_rewards = all_answer_logps
-        if self.args.unfinished_penalty_factor is not None:
-            answer_rewards = penalize_unfinished(all_answer_logps, all_finished, self.args.unfinished_penalty_factor)
-        rewards = latro_rewards(answer_rewards, all_rationale_logps, all_ref_logps, self.beta)
-        advantages = rloo_advantages(rewards, num_generations)
-        local = slice(
-            self.accelerator.process_index * len(prompts), (self.accelerator.process_index + 1) * len(prompts)
-        )
-
-        self._log_scoring_metrics(
-            mode, rewards, all_answer_logps, all_rationale_logps, all_ref_logps, batch, hit_marker, all_finished
-        )
-        self._log_completion_rows(prompts, rationales, answer_texts, rewards, advantages)
-        return {
-            "prompt_ids": batch.prompt_ids,
-            "prompt_mask": batch.prompt_mask,
-            "completion_ids": batch.completion_ids,
-            "completion_mask": batch.completion_mask,
-            "rationale_mask": batch.rationale_mask,
-            "answer_mask": batch.answer_mask,
-            "advantages": advantages[local],
-            "valid": torch.isfinite(rewards[local]),
+        first_row = self.accelerator.process_index * len(prompts)
+        output = {
+            **batch._asdict(),
+            "finished": torch.tensor([cut.finished for cut in cuts], dtype=torch.long, device=device),
+            "hit_marker": torch.tensor([cut.hit_marker for cut in cuts], dtype=torch.long, device=device),
+            # Position in the global generation batch: groups of K are contiguous there, and TRL shuffles the rows
+            # before they reach the loss, so the loss-side reward computation needs it to restore the groups.
+            "row_index": torch.arange(first_row, first_row + len(prompts), device=device),
         }
+        self._pending_rows = (prompts, rationales, answer_texts)
+
+        score_in_loss = mode == "train" and self._score_with_training_pass
+        policy_logps, ref_logps = self._score(batch, policy=not score_in_loss)
+        if ref_logps is not None:
+            output["ref_rationale_logps"] = sequence_logps(ref_logps, batch.rationale_mask)
+        if not score_in_loss:
+            rationale_logps = sequence_logps(policy_logps, batch.rationale_mask)
+            answer_logps = sequence_logps(policy_logps, batch.answer_mask)
+            output["advantages"], output["valid"] = self._advantages(output, rationale_logps, answer_logps, mode)
+        return output
 
     def _decode(self, ids) -> str:
         return self._tokenizer.decode(ids, skip_special_tokens=False)
 
     @torch.no_grad()
-    def _score(self, batch) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _score(self, batch, policy: bool = True) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Per-token log-probs of the completion block (rationale + answer) under the policy and the reference."""
-        input_ids = torch.cat([batch.prompt_ids, batch.completion_ids], dim=1)
-        attention_mask = torch.cat([batch.prompt_mask, batch.completion_mask], dim=1)
-        width = batch.completion_ids.size(1)
-        chunk = self.args.per_device_train_batch_size if self.model.training else self.args.per_device_eval_batch_size
         score = functools.partial(
             self._get_per_token_logps_and_entropies,
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            logits_to_keep=width,
-            batch_size=chunk,
+            input_ids=torch.cat([batch.prompt_ids, batch.completion_ids], dim=1),
+            attention_mask=torch.cat([batch.prompt_mask, batch.completion_mask], dim=1),
+            logits_to_keep=batch.completion_ids.size(1),
+            batch_size=self.args.per_device_train_batch_size
+            if self.model.training
+            else self.args.per_device_eval_batch_size,
         )
         with disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs):
-            policy_logps = score(self.model)[0]
+            policy_logps = score(self.model)[0] if policy else None
             if self.beta == 0.0:
                 return policy_logps, None
             if self.ref_model is not None:
@@ -333,6 +331,42 @@ class LaTROTrainer(RLOOTrainer):
             unwrapped = self.accelerator.unwrap_model(self.model)
             with use_adapter(unwrapped, adapter_name="ref" if "ref" in unwrapped.peft_config else None):
                 return policy_logps, score(self.model)[0]
+
+    def _advantages(
+        self, inputs: dict, rationale_logps: torch.Tensor, answer_logps: torch.Tensor, mode: str
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Self-rewards and leave-one-out advantages of the local rows (and whether each reward is finite).
+
+        Groups of K can straddle processes and rows can arrive shuffled, so everything is gathered and put back in
+        generation order first (``row_index``); the formulas live in ``objective.py``.
+        """
+        local = {
+            "rationale": rationale_logps.detach(),
+            "answer": answer_logps.detach(),
+            "finished": inputs["finished"],
+            "hit_marker": inputs["hit_marker"],
+            "length": inputs["rationale_mask"].sum(dim=1),
+            "row_index": inputs["row_index"],
+        }
+        if "ref_rationale_logps" in inputs:
+            local["ref"] = inputs["ref_rationale_logps"]
+        gathered = gather(local)
+        order = torch.argsort(gathered["row_index"])
+        every = {key: value[order] for key, value in gathered.items()}
+
+        answer_rewards = every["answer"]
+        if self.args.unfinished_penalty_factor is not None:
+            answer_rewards = penalize_unfinished(
+                every["answer"], every["finished"].bool(), self.args.unfinished_penalty_factor
+            )
+        rewards = latro_rewards(answer_rewards, every["rationale"], every.get("ref"), self.beta)
+        num_generations = self.num_generations if mode == "train" else self.num_generations_eval
+        advantages = rloo_advantages(rewards, num_generations)
+
+        self._log_scoring_metrics(mode, rewards, every, num_generations)
+        self._log_completion_rows(rewards, advantages)
+        rows = inputs["row_index"]
+        return advantages[rows], torch.isfinite(rewards[rows])
 
     # ------------------------------------------------------------------ loss
 
@@ -347,26 +381,22 @@ class LaTROTrainer(RLOOTrainer):
             compute_entropy=True,
             compute_aux_loss=self.aux_loss_enabled,
         )
-        out = latro_loss(
-            rationale_logps=sequence_logps(per_token_logps, inputs["rationale_mask"]),
-            answer_logps=sequence_logps(per_token_logps, inputs["answer_mask"]),
-            advantages=inputs["advantages"],
-            answer_coef=self.args.answer_loss_coef,
-            valid=inputs["valid"],
-        )
-        loss = out.loss
+        rationale_logps = sequence_logps(per_token_logps, inputs["rationale_mask"])
+        answer_logps = sequence_logps(per_token_logps, inputs["answer_mask"])
         mode = "train" if self.model.training else "eval"
+        if "advantages" in inputs:
+            advantages, valid = inputs["advantages"], inputs["valid"]
+        else:  # rewards from this very pass (see LaTROConfig.score_with_training_pass)
+            advantages, valid = self._advantages(inputs, rationale_logps, answer_logps, mode)
+        out = latro_loss(rationale_logps, answer_logps, advantages, self.args.answer_loss_coef, valid)
+        loss = out.loss
         if self.aux_loss_enabled:
             loss = loss + self.router_aux_loss_coef * aux_loss
             self._metrics[mode]["aux_loss"].append(self.accelerator.gather(aux_loss.detach()).mean().item())
+        rationale_mask = inputs["rationale_mask"]
         stats = self.accelerator.reduce(
             torch.stack(
-                [
-                    out.policy_loss,
-                    out.answer_loss,
-                    (entropies * inputs["rationale_mask"]).sum(),
-                    inputs["rationale_mask"].sum().float(),
-                ]
+                [out.policy_loss, out.answer_loss, (entropies * rationale_mask).sum(), rationale_mask.sum().float()]
             ),
             reduction="mean",
         )
@@ -377,26 +407,25 @@ class LaTROTrainer(RLOOTrainer):
 
     # ------------------------------------------------------------------ logging
 
-    def _log_scoring_metrics(
-        self, mode, rewards, answer_logps, rationale_logps, ref_rationale_logps, batch, hit_marker, finished
-    ) -> None:
+    def _log_scoring_metrics(self, mode: str, rewards: torch.Tensor, every: dict, num_generations: int) -> None:
         metrics = self._metrics[mode]
         finite = torch.isfinite(rewards)
-        grouped = rewards.view(-1, self.num_generations if mode == "train" else self.num_generations_eval)
         metrics["reward"].append(rewards[finite].mean().item() if finite.any() else float("nan"))
         metrics["reward_std"].append(rewards[finite].std().item() if finite.sum() > 1 else 0.0)
-        metrics["frac_reward_zero_std"].append((grouped.std(dim=1) < 1e-6).float().mean().item())
+        grouped_std = rewards.view(-1, num_generations).std(dim=1)
+        metrics["frac_reward_zero_std"].append((grouped_std < 1e-6).float().mean().item())
         metrics["nonfinite_rewards"].append(float((~finite).sum().item()))
-        metrics["answer_logp"].append(answer_logps[torch.isfinite(answer_logps)].mean().item())
-        if ref_rationale_logps is not None:
-            metrics["kl"].append((rationale_logps - ref_rationale_logps).mean().item())
-        lengths = gather(batch.rationale_mask.sum(dim=1).float())
-        metrics["rationale/mean_length"].append(lengths.mean().item())
-        metrics["rationale/marker_rate"].append(gather(hit_marker.float()).mean().item())
-        metrics["rationale/finished_rate"].append(finished.float().mean().item())
+        answer = every["answer"]
+        metrics["answer_logp"].append(answer[torch.isfinite(answer)].mean().item())
+        if "ref" in every:
+            metrics["kl"].append((every["rationale"] - every["ref"]).mean().item())
+        metrics["rationale/mean_length"].append(every["length"].float().mean().item())
+        metrics["rationale/marker_rate"].append(every["hit_marker"].float().mean().item())
+        metrics["rationale/finished_rate"].append(every["finished"].float().mean().item())
 
-    def _log_completion_rows(self, prompts, rationales, answer_texts, rewards, advantages) -> None:
+    def _log_completion_rows(self, rewards: torch.Tensor, advantages: torch.Tensor) -> None:
         # RLOOTrainer.log prints / uploads these as its completions table (with `log_completions=True`).
+        prompts, rationales, answer_texts = self._pending_rows
         self._logs["prompt"].extend(gather_object(prompts))
         self._logs["completion"].extend(gather_object(rationales))
         self._logs["extra"]["answer"].extend(gather_object(answer_texts))

@@ -20,7 +20,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _launch(tmp_path, deepspeed=None, model_as_path=False):
+def _launch(tmp_path, deepspeed=None, model_as_path=False, fused=False):
     tmp_path.mkdir(parents=True, exist_ok=True)
     model_dir = tmp_path / "model"
     tokenizer = make_tiny_tokenizer()
@@ -41,7 +41,7 @@ def _launch(tmp_path, deepspeed=None, model_as_path=False):
         str(out),
         str(model_dir),
     ]
-    command += [str(deepspeed or ""), "1" if model_as_path else ""]
+    command += [str(deepspeed or ""), "1" if model_as_path else "", "1" if fused else ""]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
@@ -59,6 +59,8 @@ def _check(ranks):
     for step, (r0, r1) in enumerate(zip(ranks[0]["records"], ranks[1]["records"], strict=True)):
         # The 4 rationales of one question are split 2 + 2 over the processes (RepeatSampler layout).
         assert len(set(r0["answers"] + r1["answers"])) == 1
+        if "advantages" not in r0:  # computed in the loss (score_with_training_pass)
+            continue
         advantages = r0["advantages"] + r1["advantages"]
         assert abs(sum(advantages)) < 1e-3
         if "rewards" not in r0:
@@ -72,7 +74,14 @@ def _check(ranks):
 
 @pytest.mark.slow
 def test_two_processes_ddp(tmp_path):
-    _check(_launch(tmp_path))
+    separate = _launch(tmp_path / "separate")
+    _check(separate)
+    # Rewards from the training pass: rows reach the loss shuffled and split over processes; same numbers.
+    fused = _launch(tmp_path / "fused", fused=True)
+    _check(fused)
+    for a, b in zip(_step_logs(fused[0]), _step_logs(separate[0]), strict=True):
+        for key in ("loss", "reward", "kl", "answer_logp", "grad_norm", "loss/policy"):
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-4), key
 
 
 @pytest.mark.slow

@@ -154,7 +154,9 @@ def test_loss_gradient_equals_the_estimator_assembled_term_by_term(
     beta, lam = 0.3, 0.7
     trainer = LaTROTrainer(
         model=model,
-        args=make_config(beta=beta, answer_loss_coef=lam, unfinished_penalty_factor=None),
+        args=make_config(
+            beta=beta, answer_loss_coef=lam, unfinished_penalty_factor=None, score_with_training_pass=False
+        ),
         train_dataset=conversational_dataset,
         processing_class=tokenizer,
     )
@@ -189,3 +191,41 @@ def test_loss_gradient_equals_the_estimator_assembled_term_by_term(
                 e -= lam * gy / n
     for got, want in zip(autograd, expected, strict=True):
         assert_close(got, want, atol=1e-5, rtol=1e-4)
+
+
+def test_scoring_in_the_training_pass_equals_a_separate_scoring_pass(tokenizer, conversational_dataset, make_config):
+    """One forward pass fewer per update, same training: the reward comes from the training pass itself."""
+    from latro_trl.testing import make_tiny_model
+
+    results = {}
+    for fused in (False, True):
+        config = make_config(max_steps=3, beta=0.1, score_with_training_pass=fused, learning_rate=5e-3)
+        trainer = LaTROTrainer(
+            model=make_tiny_model(tokenizer),
+            args=config,
+            train_dataset=conversational_dataset,
+            processing_class=tokenizer,
+        )
+        assert trainer._score_with_training_pass is fused
+        trainer.train()
+        results[fused] = trainer
+    for name, param in results[False].model.named_parameters():
+        assert_close(dict(results[True].model.named_parameters())[name], param, atol=1e-5, rtol=1e-4)
+    for a, b in zip(results[False].state.log_history[:-1], results[True].state.log_history[:-1], strict=True):
+        for key in ("loss", "reward", "kl", "answer_logp", "rationale/mean_length"):
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-4), key
+
+
+def test_scoring_in_the_training_pass_is_automatic_only_when_exact(
+    model, tokenizer, conversational_dataset, make_config
+):
+    def resolved(**overrides):
+        trainer = LaTROTrainer(
+            model=model, args=make_config(**overrides), train_dataset=conversational_dataset, processing_class=tokenizer
+        )
+        return trainer._score_with_training_pass
+
+    assert resolved() is True
+    assert resolved(per_device_train_batch_size=4, gradient_accumulation_steps=2) is False  # 2 micro-batches
+    with pytest.raises(ValueError, match="steps_per_generation=1"):
+        resolved(per_device_train_batch_size=4, gradient_accumulation_steps=2, score_with_training_pass=True)

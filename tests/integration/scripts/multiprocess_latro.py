@@ -36,8 +36,10 @@ class RecordingTrainer(LaTROTrainer):
 
     def _generate_and_score_completions(self, inputs):
         batch = super()._generate_and_score_completions(inputs)
-        record = {"advantages": batch["advantages"].tolist(), "answers": [x["answer"] for x in inputs]}
+        record = {"answers": [x["answer"] for x in inputs]}
         self.records.append(record)
+        if "advantages" in batch:
+            record["advantages"] = batch["advantages"].tolist()
         if self.is_deepspeed_enabled:  # sharded weights: no independent forward here; compared with DDP instead
             return batch
         model = self.accelerator.unwrap_model(self.model)
@@ -47,7 +49,9 @@ class RecordingTrainer(LaTROTrainer):
         return batch
 
 
-def main(out_dir: str, model_dir: str, deepspeed: str | None = None, as_path: str = "") -> None:
+def main(
+    out_dir: str, model_dir: str, deepspeed: str | None = None, as_path: str | None = None, fused: str | None = None
+) -> None:
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     rows = [{"prompt": f"What is {i} plus {i}?", "answer": str(2 * i)} for i in range(16)]
     args = LaTROConfig(
@@ -66,6 +70,7 @@ def main(out_dir: str, model_dir: str, deepspeed: str | None = None, as_path: st
         bf16=False,
         gradient_checkpointing=False,
         deepspeed=deepspeed,
+        score_with_training_pass=bool(fused),  # on: rewards are computed in the loss, after TRL shuffled the rows
         seed=0,
     )
     trainer = RecordingTrainer(
