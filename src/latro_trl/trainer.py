@@ -22,7 +22,7 @@ from dataclasses import fields
 
 import torch
 from accelerate.utils import gather, gather_object, is_peft_model
-from transformers import PreTrainedModel, ProcessorMixin
+from transformers import PreTrainedModel, ProcessorMixin, TrainingArguments
 from trl import RLOOConfig, RLOOTrainer
 from trl.data_utils import is_conversational
 from trl.models import prepare_deepspeed, prepare_fsdp, unwrap_model_for_generation
@@ -439,13 +439,16 @@ def _as_latro_config(args, model) -> LaTROConfig:
         return LaTROConfig(output_dir=f"{str(name).rstrip('/').split('/')[-1]}-LaTRO")
     if isinstance(args, LaTROConfig):
         return args
-    if isinstance(args, RLOOConfig):
-        logger.warning("Converting the RLOOConfig to a LaTROConfig; LaTRO's own fields take their defaults.")
-        values = {f.name: getattr(args, f.name) for f in fields(RLOOConfig) if f.init}
-        # RLOOConfig derived one of these from the other; passing both back in is rejected.
+    if isinstance(args, TrainingArguments):  # an RLOOConfig / GRPOConfig from a script LaTROTrainer was dropped into
+        logger.warning(
+            "Converting the %s to a LaTROConfig: fields RLOOConfig shares are kept, LaTRO's own take their defaults.",
+            type(args).__name__,
+        )
+        values = {f.name: getattr(args, f.name) for f in fields(RLOOConfig) if f.init and hasattr(args, f.name)}
+        # The source config derived one of these from the other; passing both back in is rejected.
         values["generation_batch_size"] = None
         return LaTROConfig(**values)
-    raise TypeError(f"`args` must be a LaTROConfig (or an RLOOConfig to convert), got {type(args).__name__}.")
+    raise TypeError(f"`args` must be a LaTROConfig (or a TRL config to convert), got {type(args).__name__}.")
 
 
 def _frozen_copy(model: PreTrainedModel) -> PreTrainedModel:

@@ -122,6 +122,27 @@ def test_rloo_config_and_reward_funcs_are_accepted(model, tokenizer, conversatio
     trainer.train()
 
 
+def test_grpo_config_is_converted(model, tokenizer, conversational_dataset, tmp_path):
+    from trl import GRPOConfig
+
+    args = GRPOConfig(
+        output_dir=str(tmp_path),
+        num_generations=4,
+        per_device_train_batch_size=8,
+        max_completion_length=8,
+        max_steps=1,
+        report_to="none",
+        save_strategy="no",
+        bf16=False,
+        beta=0.1,
+        learning_rate=1e-3,
+    )
+    trainer = LaTROTrainer(model=model, args=args, train_dataset=conversational_dataset, processing_class=tokenizer)
+    assert isinstance(trainer.args, LaTROConfig)
+    assert (trainer.args.beta, trainer.args.learning_rate, trainer.args.num_generations) == (0.1, 1e-3, 4)
+    trainer.train()
+
+
 def test_checkpoint_saves_and_loads(model, tokenizer, conversational_dataset, make_config, tmp_path):
     from transformers import AutoModelForCausalLM
 
