@@ -460,7 +460,11 @@ def _frozen_copy(model: PreTrainedModel) -> PreTrainedModel:
             "ref_model=<a second copy loaded the same way>, or train a PEFT adapter (the reference is then the base "
             "model with adapters disabled)."
         )
-    return copy.deepcopy(model)
+    reference = copy.deepcopy(model)
+    # A model that already went through a TRL trainer carries an instance-level `forward` (TRL's log-prob head) whose
+    # closure calls the ORIGINAL model: a deep copy would silently run the policy. Drop it; it is re-added below.
+    reference.__dict__.pop("forward", None)
+    return reference
 
 
 def _named_eval_sets(eval_dataset):

@@ -85,6 +85,26 @@ def test_in_memory_model_gets_a_frozen_reference_copy(model, tokenizer, conversa
     assert second_step["kl"] != 0.0
 
 
+def test_model_reused_in_a_second_trainer_gets_a_true_reference(model, tokenizer, conversational_dataset, make_config):
+    # The first trainer patches the model's forward (TRL's log-prob head); a deep copy of it would keep calling the
+    # original model on a plain forward. The second trainer's reference must be a model of its own.
+    LaTROTrainer(
+        model=model,
+        args=make_config(beta=0.2, max_steps=1),
+        train_dataset=conversational_dataset,
+        processing_class=tokenizer,
+    )
+    trainer = LaTROTrainer(
+        model=model, args=make_config(beta=0.2), train_dataset=conversational_dataset, processing_class=tokenizer
+    )
+    input_ids = torch.tensor([[1, 5, 9, 12]])
+    reference_before = trainer.ref_model(input_ids=input_ids).logits.detach().clone()
+    with torch.no_grad():
+        for p in trainer.model.parameters():
+            p.add_(1.0)
+    assert torch.equal(trainer.ref_model(input_ids=input_ids).logits, reference_before)
+
+
 def test_given_reference_model_is_used(model, tokenizer, conversational_dataset, make_config):
     from latro_trl.testing import make_tiny_model
 

@@ -1,0 +1,280 @@
+"""The paper's comparison at laptop scale: base vs SFT vs LaTRO on the embedded SmolLM2-135M-Instruct.
+
+All three rows start from the same model and train a LoRA adapter (r=16, attention projections) on the same
+training questions with the same number of optimizer steps and questions per step. Checkpoints are chosen on a
+validation split, never on the test split. Every stage writes its result under --out and is skipped when that result
+exists, so a stopped run continues where it stopped (re-run the same command).
+
+    python experiments/compare.py --out runs/compare --gsm8k_path ../shared/data/gsm8k
+
+Stages: data -> base eval -> SFT train -> LaTRO train -> checkpoint selection on validation -> test eval (greedy and
+maj@k with 95% Wilson intervals) -> GSM8K (first N test questions) -> docs/results.md table and plots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="runs/compare")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train_steps", type=int, default=30)
+    parser.add_argument("--questions_per_step", type=int, default=2)
+    parser.add_argument("--num_generations", type=int, default=4, help="LaTRO's K")
+    parser.add_argument("--max_completion_length", type=int, default=96, help="LaTRO's rationale limit")
+    parser.add_argument("--beta", type=float, default=0.05)
+    parser.add_argument("--answer_loss_coef", type=float, default=1.0)
+    parser.add_argument("--lr_latro", type=float, default=3e-4)
+    parser.add_argument("--lr_sft", type=float, default=3e-4)
+    parser.add_argument("--lora_r", type=int, default=16)
+    parser.add_argument("--num_checkpoints", type=int, default=3, help="checkpoints per run, compared on validation")
+    parser.add_argument("--val_n", type=int, default=64)
+    parser.add_argument("--test_n", type=int, default=300)
+    parser.add_argument("--maj_k", type=int, default=8)
+    parser.add_argument("--maj_n", type=int, default=100, help="maj@k on the first N test problems (compute bound)")
+    parser.add_argument("--max_new_tokens", type=int, default=112)
+    parser.add_argument("--min_steps", type=int, default=1, help="arithmetic steps per synthetic problem")
+    parser.add_argument("--max_steps", type=int, default=2)
+    parser.add_argument("--gsm8k_path", default=None, help="folder with GSM8K test.jsonl; unset: skip GSM8K")
+    parser.add_argument("--gsm8k_n", type=int, default=200)
+    parser.add_argument("--gsm8k_maj_k", type=int, default=0, help="maj@k on GSM8K too (0: greedy only)")
+    parser.add_argument("--gsm8k_max_new_tokens", type=int, default=192)
+    parser.add_argument("--results_md", default="docs/results.md")
+    return parser.parse_args(argv)
+
+
+class Stages:
+    """Run-once stages whose JSON results live under ``out``."""
+
+    def __init__(self, out: Path):
+        self.out = out
+        out.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, name: str, fn):
+        path = self.out / f"{name}.json"
+        if path.exists():
+            print(f"[skip] {name}: {path} exists", flush=True)
+            return json.loads(path.read_text())
+        print(f"\n[{time.strftime('%H:%M:%S')}] {name}", flush=True)
+        started = time.time()
+        result = fn()
+        result["wall_seconds"] = round(time.time() - started, 1)
+        path.write_text(json.dumps(result, indent=1))
+        return result
+
+
+def load_base():
+    from latro_trl.models import load_model_and_tokenizer
+
+    return load_model_and_tokenizer()
+
+
+def load_adapter(checkpoint: str):
+    from peft import PeftModel
+
+    model, tokenizer = load_base()
+    return PeftModel.from_pretrained(model, checkpoint).merge_and_unload(), tokenizer
+
+
+def run_eval(model, tokenizer, dataset, out_dir: Path, k: int, max_new_tokens: int) -> dict:
+    from latro_trl.evaluation import evaluate
+
+    return evaluate(
+        model,
+        tokenizer,
+        dataset,
+        num_samples=k,
+        greedy=True,
+        max_new_tokens=max_new_tokens,
+        batch_size=64 if k > 1 else 32,
+        output_dir=out_dir,
+        progress=True,
+    )
+
+
+def lora_config(r: int):
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=r, lora_alpha=2 * r, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], task_type="CAUSAL_LM"
+    )
+
+
+def train_sft(args, train_set, out_dir: Path) -> dict:
+    from trl import SFTConfig, SFTTrainer
+
+    model, tokenizer = load_base()
+    config = SFTConfig(
+        output_dir=str(out_dir),
+        max_steps=args.train_steps,
+        per_device_train_batch_size=args.questions_per_step,
+        learning_rate=args.lr_sft,
+        lr_scheduler_type="constant",
+        logging_steps=1,
+        report_to="none",
+        save_strategy="steps",
+        save_steps=args.train_steps // args.num_checkpoints,
+        gradient_checkpointing=False,
+        seed=args.seed,
+        bf16=False,
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=config,
+        train_dataset=train_set.select_columns(["prompt", "completion"]),
+        processing_class=tokenizer,
+        peft_config=lora_config(args.lora_r),
+    )
+    started = time.time()
+    trainer.train(resume_from_checkpoint=_last_checkpoint(out_dir))
+    return {
+        "optimizer_steps": trainer.state.global_step,
+        "train_seconds": round(time.time() - started, 1),
+        "log_history": trainer.state.log_history,
+    }
+
+
+def train_latro(args, train_set, out_dir: Path) -> dict:
+    from latro_trl import LaTROConfig, LaTROTrainer
+
+    model, tokenizer = load_base()
+    config = LaTROConfig(
+        output_dir=str(out_dir),
+        num_generations=args.num_generations,
+        per_device_train_batch_size=args.questions_per_step * args.num_generations,
+        max_completion_length=args.max_completion_length,
+        max_steps=args.train_steps,
+        learning_rate=args.lr_latro,
+        lr_scheduler_type="constant",
+        beta=args.beta,
+        answer_loss_coef=args.answer_loss_coef,
+        logging_steps=1,
+        report_to="none",
+        save_strategy="steps",
+        save_steps=args.train_steps // args.num_checkpoints,
+        gradient_checkpointing=False,
+        seed=args.seed,
+    )
+    trainer = LaTROTrainer(
+        model=model,
+        args=config,
+        train_dataset=train_set,
+        processing_class=tokenizer,
+        peft_config=lora_config(args.lora_r),
+    )
+    started = time.time()
+    trainer.train(resume_from_checkpoint=_last_checkpoint(out_dir))
+    return {
+        "optimizer_steps": trainer.state.global_step,
+        "train_seconds": round(time.time() - started, 1),
+        "log_history": trainer.state.log_history,
+    }
+
+
+def _last_checkpoint(out_dir: Path) -> str | None:
+    checkpoints = _checkpoints(out_dir)
+    return str(checkpoints[-1]) if checkpoints else None
+
+
+def _checkpoints(out_dir: Path) -> list[Path]:
+    return sorted(out_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+
+
+def select_checkpoint(out: Path, method: str, val_set, args) -> dict:
+    scores = {}
+    for checkpoint in _checkpoints(out / method):
+        model, tokenizer = load_adapter(str(checkpoint))
+        summary = run_eval(model, tokenizer, val_set, out / f"{method}_val" / checkpoint.name, 1, args.max_new_tokens)
+        scores[str(checkpoint)] = summary["greedy"]["accuracy"]
+        print(f"  {checkpoint.name}: validation greedy accuracy {scores[str(checkpoint)]:.3f}", flush=True)
+    best = max(scores, key=lambda c: (scores[c], int(Path(c).name.split("-")[1])))  # ties: the later checkpoint
+    return {"validation_accuracy": scores, "best": best}
+
+
+def versions() -> dict:
+    import peft
+    import torch
+    import transformers
+    import trl
+
+    import latro_trl
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "trl": trl.__version__,
+        "peft": peft.__version__,
+        "latro_trl": latro_trl.__version__,
+        "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPU cores",
+    }
+
+
+def main(argv=None) -> int:
+    import torch
+
+    from latro_trl.data import load_gsm8k, load_synthetic
+
+    args = parse_args(argv)
+    out = Path(args.out)
+    stage = Stages(out)
+    torch.manual_seed(args.seed)
+    knobs = dict(seed=args.seed, min_steps=args.min_steps, max_steps=args.max_steps)
+    train_set = load_synthetic("train", n=args.train_steps * args.questions_per_step, **knobs)
+    val_set = load_synthetic("validation", n=args.val_n, **knobs)
+    test_set = load_synthetic("test", n=args.test_n, **knobs)
+    gsm8k = load_gsm8k("test", path=args.gsm8k_path, limit=args.gsm8k_n) if args.gsm8k_path else None
+    (out / "config.json").write_text(json.dumps({**vars(args), "versions": versions()}, indent=1))
+
+    def evaluate_model(name: str, loader) -> dict:
+        model, tokenizer = loader()
+        greedy = run_eval(model, tokenizer, test_set, out / f"{name}_test", 1, args.max_new_tokens)
+        sampled = run_eval(
+            model,
+            tokenizer,
+            test_set.select(range(min(args.maj_n, len(test_set)))),
+            out / f"{name}_test_maj",
+            args.maj_k,
+            args.max_new_tokens,
+        )
+        return {"test": {"greedy": greedy["greedy"], f"maj@{args.maj_k}": sampled[f"maj@{args.maj_k}"]}}
+
+    def evaluate_gsm8k(name: str, loader) -> dict:
+        model, tokenizer = loader()
+        return run_eval(
+            model, tokenizer, gsm8k, out / f"{name}_gsm8k", max(args.gsm8k_maj_k, 1), args.gsm8k_max_new_tokens
+        )
+
+    stage("base_eval", lambda: evaluate_model("base", load_base))
+    sft = stage("sft_train", lambda: train_sft(args, train_set, out / "sft"))
+    latro = stage("latro_train", lambda: train_latro(args, train_set, out / "latro"))
+    sft_pick = stage("sft_select", lambda: select_checkpoint(out, "sft", val_set, args))
+    latro_pick = stage("latro_select", lambda: select_checkpoint(out, "latro", val_set, args))
+    stage("sft_eval", lambda: evaluate_model("sft", lambda: load_adapter(sft_pick["best"])))
+    stage("latro_eval", lambda: evaluate_model("latro", lambda: load_adapter(latro_pick["best"])))
+    loaders = {
+        "base": load_base,
+        "sft": lambda: load_adapter(sft_pick["best"]),
+        "latro": lambda: load_adapter(latro_pick["best"]),
+    }
+    if gsm8k is not None:  # last: the longest and, at this model size, the least informative
+        for name, loader in loaders.items():
+            stage(f"{name}_gsm8k", lambda name=name, loader=loader: evaluate_gsm8k(name, loader))
+
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from report import write_report  # experiments/report.py
+
+    write_report(out, Path(args.results_md), sft, latro, sft_pick, latro_pick)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
