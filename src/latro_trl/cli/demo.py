@@ -15,16 +15,17 @@ from pathlib import Path
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("demo", help="Embedded model, offline problems: evaluate, train, evaluate.")
     parser.add_argument("--output_dir", default="latro-demo")
-    parser.add_argument("--max_steps", type=int, default=24, help="Optimizer steps.")
+    parser.add_argument("--model", default=None, help="Hub id or local folder; default: the embedded SmolLM2-135M.")
+    parser.add_argument("--max_steps", type=int, default=16, help="Optimizer steps.")
     parser.add_argument("--questions_per_step", type=int, default=2)
     parser.add_argument("--num_generations", type=int, default=4, help="K rationales per question.")
-    parser.add_argument("--max_completion_length", type=int, default=96, help="Rationale limit (tokens).")
+    parser.add_argument("--max_completion_length", type=int, default=80, help="Rationale limit (tokens).")
     parser.add_argument("--learning_rate", type=float, default=3e-4)
     parser.add_argument("--beta", type=float, default=0.05)
     parser.add_argument("--lora_r", type=int, default=16)
-    parser.add_argument("--num_eval", type=int, default=48, help="Held-out problems evaluated before and after.")
-    parser.add_argument("--eval_every", type=int, default=12, help="Validation accuracy every N steps (0 = off).")
-    parser.add_argument("--num_val", type=int, default=24, help="Validation problems for the curve.")
+    parser.add_argument("--num_eval", type=int, default=40, help="Held-out problems evaluated before and after.")
+    parser.add_argument("--eval_every", type=int, default=8, help="Validation accuracy every N steps (0 = off).")
+    parser.add_argument("--num_val", type=int, default=16, help="Validation problems for the curve.")
     parser.add_argument("--max_steps_per_problem", type=int, default=2, help="Arithmetic steps per problem.")
     parser.add_argument("--seed", type=int, default=0)
     return parser
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from latro_trl import LaTROConfig, LaTROTrainer
     from latro_trl.data import load_synthetic
     from latro_trl.evaluation import AccuracyCallback, evaluate
-    from latro_trl.models import load_model_and_tokenizer
+    from latro_trl.models import EMBEDDED_MODEL_NAME, load_model_and_tokenizer
 
     started = time.time()
     output_dir = Path(args.output_dir)
@@ -49,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
     val_set = load_synthetic("validation", n=args.num_val, **problems)
     test_set = load_synthetic("test", n=args.num_eval, **problems)
 
-    _phase(f"1/4 loading the embedded model (SmolLM2-135M-Instruct); {num_train} training problems", started)
-    model, tokenizer = load_model_and_tokenizer()
+    _phase(f"1/4 loading {args.model or 'the embedded SmolLM2-135M-Instruct'}; {num_train} training problems", started)
+    model, tokenizer = load_model_and_tokenizer(args.model or EMBEDDED_MODEL_NAME)
     eval_kwargs = dict(max_new_tokens=args.max_completion_length + 16, batch_size=16)
 
     _phase(f"2/4 greedy accuracy before training on {len(test_set)} held-out problems", started)
@@ -76,7 +77,12 @@ def run(args: argparse.Namespace) -> int:
         report_to="none",
         seed=args.seed,
     )
-    lora = LoraConfig(r=args.lora_r, lora_alpha=2 * args.lora_r, target_modules="all-linear", task_type="CAUSAL_LM")
+    lora = LoraConfig(
+        r=args.lora_r,
+        lora_alpha=2 * args.lora_r,
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+        task_type="CAUSAL_LM",
+    )
     trainer = LaTROTrainer(
         model=model, args=config, train_dataset=train_set, processing_class=tokenizer, peft_config=lora
     )
