@@ -44,6 +44,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--gsm8k_path", default=None, help="folder with GSM8K test.jsonl; unset: skip GSM8K")
     parser.add_argument("--gsm8k_n", type=int, default=200)
     parser.add_argument("--gsm8k_maj_k", type=int, default=0, help="maj@k on GSM8K too (0: greedy only)")
+    parser.add_argument("--gsm8k_models", nargs="+", default=["base", "sft", "latro"], help="which rows get GSM8K")
     parser.add_argument("--gsm8k_max_new_tokens", type=int, default=192)
     parser.add_argument("--results_md", default="docs/results.md")
     return parser.parse_args(argv)
@@ -264,7 +265,8 @@ def main(argv=None) -> int:
         "latro": lambda: load_adapter(latro_pick["best"]),
     }
     if gsm8k is not None:  # last: the longest and, at this model size, the least informative
-        for name, loader in loaders.items():
+        for name in args.gsm8k_models:
+            loader = loaders[name]
             stage(f"{name}_gsm8k", lambda name=name, loader=loader: evaluate_gsm8k(name, loader))
 
     import sys

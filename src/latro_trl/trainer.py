@@ -160,8 +160,13 @@ class LaTROTrainer(RLOOTrainer):
             self.ref_model = self._prepare_reference_model(ref_model)
             if sync_ref_model:
                 self.add_callback(SyncRefModelCallback(ref_model=self.ref_model, accelerator=self.accelerator))
-        elif ref_model is not None and beta == 0.0:
-            logger.warning("`ref_model` is unused: beta == 0 means no KL term.")
+        elif ref_model is not None:
+            logger.warning(
+                "`ref_model` is unused: %s",
+                "beta == 0 means no KL term."
+                if beta == 0.0
+                else "with PEFT the reference is the adapter-free base model.",
+            )
 
         self.add_callback(SaveOnInterruptCallback())
         self._score_with_training_pass = self._resolve_score_with_training_pass()

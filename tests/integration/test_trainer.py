@@ -44,6 +44,20 @@ def test_full_finetuning_changes_every_parameter(request, dataset_name, model, t
         assert key in logs and math.isfinite(logs[key]), key
 
 
+def test_evaluation_during_training_logs_eval_metrics(model, tokenizer, conversational_dataset, make_config):
+    config = make_config(eval_strategy="steps", eval_steps=1, per_device_eval_batch_size=8, max_steps=1)
+    trainer = LaTROTrainer(
+        model=model,
+        args=config,
+        train_dataset=conversational_dataset,
+        eval_dataset=conversational_dataset.select(range(4)),
+        processing_class=tokenizer,
+    )
+    trainer.train()
+    evals = [entry for entry in trainer.state.log_history if "eval_loss" in entry]
+    assert evals and "eval_reward" in evals[0] and math.isfinite(evals[0]["eval_loss"])
+
+
 def test_plain_prompts_close_the_answer_with_eos(model, tokenizer, plain_dataset, make_config):
     trainer = LaTROTrainer(model=model, args=make_config(), train_dataset=plain_dataset, processing_class=tokenizer)
     assert trainer._answer_end_ids[False] == [tokenizer.eos_token_id]
