@@ -214,3 +214,27 @@ def test_zero3_sharded_model_object_without_reference_says_what_to_do(
     next(model.parameters()).ds_id = 0  # what DeepSpeed's zero.Init leaves on every parameter it shards
     with pytest.raises(ValueError, match="ZeRO-3.*Pass the model as a name or path.*ref_model="):
         _trainer(model, tokenizer, conversational_dataset, make_config(beta=0.1))
+
+
+class _PoisonedTrainer(LaTROTrainer):
+    """Makes the first sequence's answer log-likelihood NaN, as an fp16 overflow would."""
+
+    def _advantages(self, inputs, rationale_logps, answer_logps, mode):
+        answer_logps = answer_logps.detach().clone()
+        answer_logps[0] = float("nan")
+        return super()._advantages(inputs, rationale_logps, answer_logps, mode)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_nonfinite_reward_is_skipped_and_counted(model, tokenizer, conversational_dataset, make_config, fused):
+    trainer = _PoisonedTrainer(
+        model=model,
+        args=make_config(score_with_training_pass=fused, unfinished_penalty_factor=None),  # keep the NaN reward
+        train_dataset=conversational_dataset,
+        processing_class=tokenizer,
+    )
+    trainer.train()
+    logs = trainer.state.log_history[0]
+    assert logs["nonfinite_rewards"] == 1
+    assert torch.isfinite(torch.tensor([logs["loss"], logs["reward"], logs["grad_norm"]])).all()
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
