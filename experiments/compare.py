@@ -38,6 +38,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--test_n", type=int, default=300)
     parser.add_argument("--maj_k", type=int, default=8)
     parser.add_argument("--maj_n", type=int, default=100, help="maj@k on the first N test problems (compute bound)")
+    parser.add_argument("--maj_models", nargs="+", default=["base", "sft", "latro"], help="which rows get maj@k")
     parser.add_argument("--max_new_tokens", type=int, default=112)
     parser.add_argument("--min_steps", type=int, default=1, help="arithmetic steps per synthetic problem")
     parser.add_argument("--max_steps", type=int, default=2)
@@ -134,6 +135,7 @@ def train_sft(args, train_set, out_dir: Path) -> dict:
     )
     started = time.time()
     trainer.train(resume_from_checkpoint=_last_checkpoint(out_dir))
+    _stop_unless_finished(trainer, args)
     return {
         "optimizer_steps": trainer.state.global_step,
         "train_seconds": round(time.time() - started, 1),
@@ -171,11 +173,18 @@ def train_latro(args, train_set, out_dir: Path) -> dict:
     )
     started = time.time()
     trainer.train(resume_from_checkpoint=_last_checkpoint(out_dir))
+    _stop_unless_finished(trainer, args)
     return {
         "optimizer_steps": trainer.state.global_step,
         "train_seconds": round(time.time() - started, 1),
         "log_history": trainer.state.log_history,
     }
+
+
+def _stop_unless_finished(trainer, args) -> None:
+    # SIGTERM/Ctrl-C make the trainer save a checkpoint and return early: do not record that as a finished stage.
+    if trainer.state.global_step < args.train_steps:
+        raise SystemExit(f"stopped at step {trainer.state.global_step}; re-run the same command to resume")
 
 
 def _last_checkpoint(out_dir: Path) -> str | None:
