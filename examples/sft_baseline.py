@@ -87,7 +87,7 @@ def main(script_args: ScriptArguments, training_args, model_args) -> None:
     from accelerate import PartialState
     from trl import SFTTrainer, get_peft_config, get_quantization_config
 
-    from latro_trl.models import EMBEDDED_MODEL_NAME, load_model_and_tokenizer
+    from latro_trl.models import model_for_trainer
 
     state = PartialState()
 
@@ -96,16 +96,7 @@ def main(script_args: ScriptArguments, training_args, model_args) -> None:
         train_dataset = load_sft_dataset(script_args)
 
     # 2. Model: a hub id / path as a string (TRL loads it), or the embedded SmolLM2.
-    if model_args.model_name_or_path in (None, EMBEDDED_MODEL_NAME):
-        model, tokenizer = load_model_and_tokenizer(EMBEDDED_MODEL_NAME)
-    else:
-        model, tokenizer = model_args.model_name_or_path, None
-        training_args.model_init_kwargs = {
-            "revision": model_args.model_revision,
-            "dtype": model_args.dtype,
-            "attn_implementation": model_args.attn_implementation,
-            **(training_args.model_init_kwargs or {}),
-        }
+    model, tokenizer = model_for_trainer(model_args, training_args)
 
     # 3. Train on the completion tokens only (TRL's default for prompt/completion data), save.
     trainer = SFTTrainer(

@@ -71,7 +71,7 @@ def main(script_args: ScriptArguments, training_args, model_args) -> None:
 
     from latro_trl import LaTROTrainer
     from latro_trl.data import load_gsm8k
-    from latro_trl.models import EMBEDDED_MODEL_NAME, load_model_and_tokenizer
+    from latro_trl.models import model_for_trainer
 
     state = PartialState()
 
@@ -85,16 +85,7 @@ def main(script_args: ScriptArguments, training_args, model_args) -> None:
             )
 
     # 2. Model: a hub id / path as a string (TRL loads policy and reference, ZeRO-3 aware), or the embedded SmolLM2.
-    if model_args.model_name_or_path in (None, EMBEDDED_MODEL_NAME):
-        model, tokenizer = load_model_and_tokenizer(EMBEDDED_MODEL_NAME)
-    else:
-        model, tokenizer = model_args.model_name_or_path, None
-        training_args.model_init_kwargs = {
-            "revision": model_args.model_revision,
-            "dtype": model_args.dtype,
-            "attn_implementation": model_args.attn_implementation,
-            **(training_args.model_init_kwargs or {}),
-        }
+    model, tokenizer = model_for_trainer(model_args, training_args)
 
     # 3. Trainer (LoRA when --use_peft; then the reference is the base model with the adapter switched off).
     trainer = LaTROTrainer(

@@ -81,3 +81,23 @@ def _mark_as_plain_float_model(model) -> None:
             setattr(model, flag, False)
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
+
+
+def model_for_trainer(model_args, training_args):
+    """``(model, processing_class)`` to hand a TRL trainer, from TRL's ``ModelConfig`` and the training config.
+
+    A hub id or local path is passed on as a string, as TRL's own scripts do: the trainer loads the policy and the
+    reference itself (sharded from the start under ZeRO-3), with ``revision`` / ``dtype`` / ``attn_implementation``
+    merged into ``training_args.model_init_kwargs``. No name (or the embedded name) loads the embedded model as an
+    object, with its tokenizer.
+    """
+    name = model_args.model_name_or_path or EMBEDDED_MODEL_NAME
+    if name == EMBEDDED_MODEL_NAME:
+        return load_model_and_tokenizer(name)
+    training_args.model_init_kwargs = {
+        "revision": model_args.model_revision,
+        "dtype": model_args.dtype,
+        "attn_implementation": model_args.attn_implementation,
+        **(training_args.model_init_kwargs or {}),
+    }
+    return name, None

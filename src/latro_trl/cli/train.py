@@ -39,26 +39,14 @@ def main(script_args: TrainArguments, training_args, model_args) -> int:
 
     from latro_trl import LaTROTrainer
     from latro_trl.cli.datasets import load_split, task_type
-    from latro_trl.models import EMBEDDED_MODEL_NAME, load_model_and_tokenizer
+    from latro_trl.models import model_for_trainer
 
-    name = model_args.model_name_or_path or EMBEDDED_MODEL_NAME
     train_dataset = load_split(script_args, script_args.dataset_train_split, script_args.max_train_samples)
     eval_dataset = None
     if script_args.eval_accuracy_steps:
         eval_dataset = load_split(script_args, script_args.dataset_test_split, script_args.max_eval_samples or 100)
 
-    if name == EMBEDDED_MODEL_NAME:
-        model, tokenizer = load_model_and_tokenizer(name)
-    else:
-        # A model id/path goes to the trainer as a string, as in TRL's scripts: it loads it (under ZeRO-3 sharded
-        # from the start) and builds the reference the same way.
-        model, tokenizer = name, None
-        training_args.model_init_kwargs = {
-            "revision": model_args.model_revision,
-            "dtype": model_args.dtype,
-            "attn_implementation": model_args.attn_implementation,
-            **(training_args.model_init_kwargs or {}),
-        }
+    model, tokenizer = model_for_trainer(model_args, training_args)
 
     trainer = LaTROTrainer(
         model=model,
