@@ -23,6 +23,7 @@ from dataclasses import fields
 import torch
 from accelerate.utils import gather, gather_object, is_peft_model
 from transformers import PreTrainedModel, ProcessorMixin, TrainingArguments
+from transformers.generation import StoppingCriteriaList, StopStringCriteria
 from trl import RLOOConfig, RLOOTrainer
 from trl.data_utils import is_conversational
 from trl.models import prepare_deepspeed, prepare_fsdp, unwrap_model_for_generation
@@ -173,8 +174,10 @@ class LaTROTrainer(RLOOTrainer):
         if isinstance(self.processing_class, ProcessorMixin):
             raise ValueError("LaTROTrainer supports text-only models; pass a tokenizer as `processing_class`.")
         self._check_inputs(train_dataset)
-        if getattr(self, "generation_config", None) is not None and args.stop_generation_at_markers:
-            self.generation_config.stop_strings = list(args.stop_markers)
+        # Built once: transformers would rebuild it (a scan of the whole vocabulary) on every `generate` call.
+        self._stop_at_markers = StoppingCriteriaList(
+            [StopStringCriteria(self._tokenizer, list(args.stop_markers))] if args.stop_generation_at_markers else []
+        )
         # Token ids that close the answer y: the chat template's end of turn, or EOS for plain-text prompts.
         self._answer_end_ids = {
             conversational: self._tokenizer(turn_end_text(self._tokenizer, conversational), add_special_tokens=False)[
@@ -226,8 +229,8 @@ class LaTROTrainer(RLOOTrainer):
     def _generate_single_turn(self, prompt_ids, images, multimodal_fields):
         if self.use_vllm or self.use_transformers_continuous_batching or not self.args.stop_generation_at_markers:
             return super()._generate_single_turn(prompt_ids, images, multimodal_fields)
-        # The plain transformers path, with the tokenizer passed along so `stop_strings` can end a rationale at its
-        # stop marker instead of running on to the limit.
+        # The plain transformers path, with a stopping criterion that ends a rationale at its stop marker instead of
+        # running on to the limit.
         device = self.accelerator.device
         tensors = [torch.tensor(ids) for ids in prompt_ids]
         input_ids = pad(tensors, padding_value=self._tokenizer.pad_token_id, padding_side="left").to(device)
@@ -247,7 +250,7 @@ class LaTROTrainer(RLOOTrainer):
                 input_ids=input_ids,
                 attention_mask=attention_mask,
                 generation_config=self.generation_config,
-                tokenizer=self._tokenizer,
+                stopping_criteria=self._stop_at_markers,
             )
         return [self._strip_generation_padding(row) for row in output[:, input_ids.size(1) :].tolist()]
 

@@ -284,3 +284,24 @@ def test_scoring_in_the_training_pass_is_automatic_only_when_exact(
     assert resolved(per_device_train_batch_size=4, gradient_accumulation_steps=2) is False  # 2 micro-batches
     with pytest.raises(ValueError, match="steps_per_generation=1"):
         resolved(per_device_train_batch_size=4, gradient_accumulation_steps=2, score_with_training_pass=True)
+
+
+def test_generation_stops_right_after_a_stop_marker(model, tokenizer, make_config):
+    from datasets import Dataset
+
+    markers = ["e", "a"]  # letters the random model writes often
+    config = make_config(stop_markers=markers, max_completion_length=30)
+    dataset = Dataset.from_list([{"prompt": "What is 1+1?", "answer": "2"}] * 8)
+    trainer = LaTROTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer)
+    trainer.model.train()
+    _, completions, _ = trainer._generate(["What is 1+1?"] * 8)
+    stopped = 0
+    for ids in completions:
+        ids = [t for t in ids if t != tokenizer.eos_token_id]
+        first_with_marker = next(
+            (n for n in range(1, len(ids) + 1) if any(m in tokenizer.decode(ids[:n]) for m in markers)), None
+        )
+        if first_with_marker is not None:  # no token was spent after the one that completed the marker
+            assert first_with_marker == len(ids), tokenizer.convert_ids_to_tokens(ids)
+            stopped += len(ids) < 30
+    assert stopped > 0

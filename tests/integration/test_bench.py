@@ -1,0 +1,79 @@
+"""Smoke test of bench/bench_step.py: one measured step per trainer on the tiny model.
+
+Checks the shape of the JSON result and that times are positive; it asserts no speed or memory target (those depend
+on the machine and are reported, not tested).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCH_SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "bench_step.py"
+
+
+@pytest.fixture(scope="module")
+def bench() -> Iterator[ModuleType]:
+    spec = importlib.util.spec_from_file_location("bench_step", BENCH_SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_step"] = module  # dataclasses resolve their annotations through sys.modules
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop("bench_step", None)
+
+
+def test_step_benchmark_writes_expected_json(bench: ModuleType, tmp_path: Path) -> None:
+    output = tmp_path / "tiny.json"
+    length = 8
+    bench.main(
+        [
+            "--model", "tiny",
+            "--data", "synthetic",
+            "--num-generations", "2",
+            "--prompts-per-step", "1",
+            "--max-completion-length", str(length),
+            "--steps", "1",
+            "--warmup", "0",
+            "--threads", "1",
+            "--output", str(output),
+            "--quiet",
+        ]
+    )  # fmt: skip
+    result = json.loads(output.read_text())
+
+    assert {"environment", "settings", "equal_generated_lengths", "trainers", "comparison", "steps"} <= set(result)
+    assert set(result["trainers"]) == {"latro", "latro_separate_scoring", "rloo"}
+    assert result["equal_generated_lengths"]["equal"] and result["equal_generated_lengths"]["all_at_limit"]
+    for name, summary in result["trainers"].items():
+        assert summary["measured_steps"] == 1, name
+        assert summary["step_time_s"]["median"] > 0, name
+        split = summary["split_s"]
+        for key in ("generation_s", "scoring_s", "training_s", "loss_forward_s", "optimizer_s"):
+            assert split[key] > 0, (name, key)
+        assert summary["generated_tokens_per_s"] > 0, name
+        assert summary["mean_generated_length"] == length, name
+        memory = summary["memory"]
+        assert memory["absolute_peak_bytes_max"] > 0 and memory["resident_state_bytes"]["total"] > 0, name
+        assert set(memory["phase_transient_bytes_median"]) == {"generation", "scoring", "training"}, name
+
+    # Structural facts, not speed: the passes each trainer runs per update.
+    passes = {name: s["forward_passes_per_update"] for name, s in result["trainers"].items()}
+    assert passes["latro"]["policy_no_grad"] == 0 and passes["latro"]["scoring_and_training_passes"] == 2
+    assert passes["latro_separate_scoring"]["scoring_and_training_passes"] == 3
+    assert passes["rloo"]["scoring_and_training_passes"] == 3
+    assert all(p["policy_generate_decode"] == length for p in passes.values())
+
+    for name in ("latro", "latro_separate_scoring"):
+        comparison = result["comparison"][name]
+        assert comparison["step_time_ratio_paired_median"] > 0 and comparison["own_peak_memory_ratio_paired_median"] > 0
+        assert {"step_time", "peak_memory", "transient_memory"} <= set(comparison["targets"])
+    assert "| latro |" in bench.markdown_step(result)
