@@ -245,15 +245,12 @@ def main(argv=None) -> int:
     def evaluate_model(name: str, loader) -> dict:
         model, tokenizer = loader()
         greedy = run_eval(model, tokenizer, test_set, out / f"{name}_test", 1, args.max_new_tokens)
-        sampled = run_eval(
-            model,
-            tokenizer,
-            test_set.select(range(min(args.maj_n, len(test_set)))),
-            out / f"{name}_test_maj",
-            args.maj_k,
-            args.max_new_tokens,
-        )
-        return {"test": {"greedy": greedy["greedy"], f"maj@{args.maj_k}": sampled[f"maj@{args.maj_k}"]}}
+        result = {"test": {"greedy": greedy["greedy"]}}
+        if name in args.maj_models:
+            subset = test_set.select(range(min(args.maj_n, len(test_set))))
+            sampled = run_eval(model, tokenizer, subset, out / f"{name}_test_maj", args.maj_k, args.max_new_tokens)
+            result["test"][f"maj@{args.maj_k}"] = sampled[f"maj@{args.maj_k}"]
+        return result
 
     def evaluate_gsm8k(name: str, loader) -> dict:
         model, tokenizer = loader()
