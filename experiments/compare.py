@@ -133,14 +133,7 @@ def train_sft(args, train_set, out_dir: Path) -> dict:
         processing_class=tokenizer,
         peft_config=lora_config(args.lora_r),
     )
-    started = time.time()
-    trainer.train(resume_from_checkpoint=_last_checkpoint(out_dir))
-    _stop_unless_finished(trainer, args)
-    return {
-        "optimizer_steps": trainer.state.global_step,
-        "train_seconds": round(time.time() - started, 1),
-        "log_history": trainer.state.log_history,
-    }
+    return _train_to_the_end(trainer, out_dir, args)
 
 
 def train_latro(args, train_set, out_dir: Path) -> dict:
@@ -171,6 +164,11 @@ def train_latro(args, train_set, out_dir: Path) -> dict:
         processing_class=tokenizer,
         peft_config=lora_config(args.lora_r),
     )
+    return _train_to_the_end(trainer, out_dir, args)
+
+
+def _train_to_the_end(trainer, out_dir: Path, args) -> dict:
+    """Train (resuming from the last checkpoint in ``out_dir``) and return what the stage records."""
     started = time.time()
     trainer.train(resume_from_checkpoint=_last_checkpoint(out_dir))
     _stop_unless_finished(trainer, args)
