@@ -19,6 +19,20 @@ import platform
 import time
 from pathlib import Path
 
+# The arguments a training run depends on (beyond the data seed and difficulty).
+TRAINING_SETTINGS = (
+    "train_steps",
+    "questions_per_step",
+    "num_generations",
+    "max_completion_length",
+    "beta",
+    "answer_loss_coef",
+    "lr_latro",
+    "lr_sft",
+    "lora_r",
+    "num_checkpoints",
+)
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -44,29 +58,44 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--max_steps", type=int, default=2)
     parser.add_argument("--gsm8k_path", default=None, help="folder with GSM8K test.jsonl; unset: skip GSM8K")
     parser.add_argument("--gsm8k_n", type=int, default=200)
-    parser.add_argument("--gsm8k_maj_k", type=int, default=0, help="maj@k on GSM8K too (0: greedy only)")
     parser.add_argument("--gsm8k_models", nargs="+", default=["base", "sft", "latro"], help="which rows get GSM8K")
+    parser.add_argument(
+        "--gsm8k_maj_models", nargs="*", default=["base", "sft", "latro"], help="which rows also get maj@k on GSM8K"
+    )
     parser.add_argument("--gsm8k_max_new_tokens", type=int, default=192)
     parser.add_argument("--results_md", default="docs/results.md")
     return parser.parse_args(argv)
 
 
 class Stages:
-    """Run-once stages whose JSON results live under ``out``."""
+    """Run-once stages whose JSON results live under ``out``.
+
+    Each result records the settings it was made with; asking for a stage again with other settings stops with an
+    error instead of silently reusing (or mixing) results made under the old ones.
+    """
 
     def __init__(self, out: Path):
         self.out = out
         out.mkdir(parents=True, exist_ok=True)
 
-    def __call__(self, name: str, fn):
+    def __call__(self, name: str, fn, settings: dict):
         path = self.out / f"{name}.json"
         if path.exists():
+            result = json.loads(path.read_text())
+            recorded = result.get("settings", {})
+            changed = {key: (recorded.get(key), value) for key, value in settings.items() if recorded.get(key) != value}
+            if changed:
+                raise SystemExit(
+                    f"{path} was made with other settings ({', '.join(f'{k}: {a} -> {b}' for k, (a, b) in changed.items())}). "
+                    f"Use a new --out, or delete {path} (and the folders of that stage) to redo it."
+                )
             print(f"[skip] {name}: {path} exists", flush=True)
-            return json.loads(path.read_text())
+            return result
         print(f"\n[{time.strftime('%H:%M:%S')}] {name}", flush=True)
         started = time.time()
         result = fn()
         result["wall_seconds"] = round(time.time() - started, 1)
+        result["settings"] = settings
         path.write_text(json.dumps(result, indent=1))
         return result
 
@@ -84,7 +113,7 @@ def load_adapter(checkpoint: str):
     return PeftModel.from_pretrained(model, checkpoint).merge_and_unload(), tokenizer
 
 
-def run_eval(model, tokenizer, dataset, out_dir: Path, k: int, max_new_tokens: int) -> dict:
+def run_eval(model, tokenizer, dataset, out_dir: Path, k: int, max_new_tokens: int, greedy: bool = True) -> dict:
     from latro_trl.evaluation import evaluate
 
     return evaluate(
@@ -92,7 +121,7 @@ def run_eval(model, tokenizer, dataset, out_dir: Path, k: int, max_new_tokens: i
         tokenizer,
         dataset,
         num_samples=k,
-        greedy=True,
+        greedy=greedy,
         max_new_tokens=max_new_tokens,
         batch_size=64 if k > 1 else 32,
         output_dir=out_dir,
@@ -246,32 +275,43 @@ def main(argv=None) -> int:
         result = {"test": {"greedy": greedy["greedy"]}}
         if name in args.maj_models:
             subset = test_set.select(range(min(args.maj_n, len(test_set))))
-            sampled = run_eval(model, tokenizer, subset, out / f"{name}_test_maj", args.maj_k, args.max_new_tokens)
+            sampled = run_eval(
+                model, tokenizer, subset, out / f"{name}_test_maj", args.maj_k, args.max_new_tokens, greedy=False
+            )
             result["test"][f"maj@{args.maj_k}"] = sampled[f"maj@{args.maj_k}"]
         return result
 
     def evaluate_gsm8k(name: str, loader) -> dict:
         model, tokenizer = loader()
-        return run_eval(
-            model, tokenizer, gsm8k, out / f"{name}_gsm8k", max(args.gsm8k_maj_k, 1), args.gsm8k_max_new_tokens
-        )
+        k = args.maj_k if name in args.gsm8k_maj_models else 1
+        return run_eval(model, tokenizer, gsm8k, out / f"{name}_gsm8k", k, args.gsm8k_max_new_tokens)
 
-    stage("base_eval", lambda: evaluate_model("base", load_base))
-    sft = stage("sft_train", lambda: train_sft(args, train_set, out / "sft"))
-    latro = stage("latro_train", lambda: train_latro(args, train_set, out / "latro"))
-    sft_pick = stage("sft_select", lambda: select_checkpoint(out, "sft", val_set, args))
-    latro_pick = stage("latro_select", lambda: select_checkpoint(out, "latro", val_set, args))
-    stage("sft_eval", lambda: evaluate_model("sft", lambda: load_adapter(sft_pick["best"])))
-    stage("latro_eval", lambda: evaluate_model("latro", lambda: load_adapter(latro_pick["best"])))
-    loaders = {
-        "base": load_base,
-        "sft": lambda: load_adapter(sft_pick["best"]),
-        "latro": lambda: load_adapter(latro_pick["best"]),
-    }
-    if gsm8k is not None:  # last: the longest and, at this model size, the least informative
-        for name in args.gsm8k_models:
-            loader = loaders[name]
-            stage(f"{name}_gsm8k", lambda name=name, loader=loader: evaluate_gsm8k(name, loader))
+    # What each stage's result depends on; a stage found on disk with other values stops the run (see Stages).
+    data = {key: getattr(args, key) for key in ("seed", "min_steps", "max_steps")}
+    training = {**data, **{key: getattr(args, key) for key in TRAINING_SETTINGS}}
+    test_eval = {**data, **{key: getattr(args, key) for key in ("test_n", "max_new_tokens", "maj_k", "maj_n")}}
+    selection = {**training, "val_n": args.val_n, "max_new_tokens": args.max_new_tokens}
+
+    def gsm8k_stage(name: str, loader) -> None:
+        if gsm8k is not None and name in args.gsm8k_models:  # 200 long questions: the slowest stages
+            k = args.maj_k if name in args.gsm8k_maj_models else 1
+            settings = {"gsm8k_n": args.gsm8k_n, "gsm8k_max_new_tokens": args.gsm8k_max_new_tokens, "maj_k": k}
+            if name != "base":
+                settings.update(selection)
+            stage(f"{name}_gsm8k", lambda: evaluate_gsm8k(name, loader), settings)
+
+    stage("base_eval", lambda: evaluate_model("base", load_base), {**test_eval, "maj": "base" in args.maj_models})
+    gsm8k_stage("base", load_base)
+    sft = stage("sft_train", lambda: train_sft(args, train_set, out / "sft"), training)
+    latro = stage("latro_train", lambda: train_latro(args, train_set, out / "latro"), training)
+    sft_pick = stage("sft_select", lambda: select_checkpoint(out, "sft", val_set, args), selection)
+    latro_pick = stage("latro_select", lambda: select_checkpoint(out, "latro", val_set, args), selection)
+    for name, pick in (("sft", sft_pick), ("latro", latro_pick)):
+        loader = lambda pick=pick: load_adapter(pick["best"])  # noqa: E731
+        settings = {**test_eval, **selection, "maj": name in args.maj_models}
+        stage(f"{name}_eval", lambda name=name, loader=loader: evaluate_model(name, loader), settings)
+    for name, pick in (("sft", sft_pick), ("latro", latro_pick)):
+        gsm8k_stage(name, lambda pick=pick: load_adapter(pick["best"]))
 
     import sys
 

@@ -15,7 +15,8 @@ def _cell(block: dict | None) -> str:
 def _row(name: str, result: dict, gsm8k: dict, maj_k: int) -> str:
     test = result["test"]
     return (
-        f"| {name} | {_cell(test.get('greedy'))} | {_cell(test.get(f'maj@{maj_k}'))} | {_cell(gsm8k.get('greedy'))} |"
+        f"| {name} | {_cell(test.get('greedy'))} | {_cell(test.get(f'maj@{maj_k}'))} "
+        f"| {_cell(gsm8k.get('greedy'))} | {_cell(gsm8k.get(f'maj@{maj_k}'))} |"
     )
 
 
@@ -71,8 +72,8 @@ def write_report(out: Path, results_md: Path, sft: dict, latro: dict, sft_pick: 
         "construction). Checkpoints chosen on validation greedy accuracy. Accuracy in %, 95% Wilson interval, n.",
         "",
         f"| model | test greedy (n={config['test_n']}) | test maj@{k} (first {config['maj_n']}) | "
-        f"GSM8K test greedy (first {config['gsm8k_n']}) |",
-        "|---|---|---|---|",
+        f"GSM8K greedy (first {config['gsm8k_n']}) | GSM8K maj@{k} |",
+        "|---|---|---|---|---|",
         _row("base", base, gsm8k["base"], k),
         _row(f"SFT ({Path(sft_pick['best']).name})", sft_eval, gsm8k["sft"], k),
         _row(f"LaTRO ({Path(latro_pick['best']).name})", latro_eval, gsm8k["latro"], k),

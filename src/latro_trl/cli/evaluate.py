@@ -20,7 +20,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--max_new_tokens", type=int, default=256)
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output_dir", default="latro-eval", help="Where predictions.jsonl and summary.json go.")
+    parser.add_argument(
+        "--output_dir",
+        default="latro-eval",
+        help="Where predictions.jsonl and summary.json go. A stopped evaluation logs its finished batches "
+        "there and the same command resumes it.",
+    )
     return parser
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -119,7 +120,8 @@ def evaluate(
         batch_size: sequences per ``generate`` call.
         output_dir: if given, write ``predictions.jsonl`` (one line per question: prompt, gold, greedy rationale,
             parsed answer, correctness, the k samples' rationales and answers, the majority answer) and
-            ``summary.json``.
+            ``summary.json``. Finished generation batches are kept in ``output_dir/partial/`` until then, so an
+            evaluation stopped part way and started again with the same arguments resumes there (same results).
         seed: the sampling seed (the caller's random state is left untouched).
         progress: show progress bars.
 
@@ -155,23 +157,31 @@ def evaluate(
         "seed": seed,
     }
     generation = {"max_new_tokens": max_new_tokens, "batch_size": batch_size, "seed": seed, "progress": progress}
+    # With an output folder, finished batches are logged there so that a stopped evaluation resumes (see BatchLog).
+    partial = None if output_dir is None else Path(output_dir) / "partial"
     was_training = model.training
     started = time.perf_counter()
     model.eval()
     try:
         if greedy:
-            replies = [r[0] for r in generate_replies(model, tokenizer, prompts, desc="greedy", **generation)]
+            resume = None if partial is None else partial / "greedy.jsonl"
+            replies = generate_replies(model, tokenizer, prompts, desc="greedy", resume_file=resume, **generation)
+            replies = [r[0] for r in replies]
             scored = [score_reply(reply.text, row, task) for reply, row in zip(replies, rows, strict=True)]
             for record, reply, (answer, correct) in zip(records, replies, scored, strict=True):
                 record.update(rationale=reply.text, answer=answer, correct=correct, finished=reply.finished)
             summary["greedy"] = {**summarize([c for _, c in scored]), **_rates(replies, [a for a, _ in scored])}
         if num_samples > 1 or not greedy:
-            summary[f"maj@{num_samples}"] = _sampled(model, tokenizer, rows, records, task, num_samples, generation)
+            resume = None if partial is None else partial / f"maj@{num_samples}.jsonl"
+            summary[f"maj@{num_samples}"] = _sampled(
+                model, tokenizer, rows, records, task, num_samples, {**generation, "resume_file": resume}
+            )
     finally:
         model.train(was_training)
     summary["elapsed_s"] = round(time.perf_counter() - started, 3)
     if output_dir is not None:
         _write(Path(output_dir), records, summary)
+        shutil.rmtree(partial, ignore_errors=True)
     return summary
 
 

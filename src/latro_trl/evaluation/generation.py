@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import torch
+
+from .batch_log import BatchLog, model_fingerprint
 
 Prompt = str | Sequence[Mapping[str, str]]
 _END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
@@ -93,6 +98,7 @@ def generate_replies(
     seed: int = 0,
     progress: bool = False,
     desc: str = "generating",
+    resume_file: str | os.PathLike[str] | None = None,
 ) -> list[list[Reply]]:
     """Generate replies for many prompts in left-padded batches.
 
@@ -112,6 +118,9 @@ def generate_replies(
         seed: the sampling seed.
         progress: show a tqdm bar.
         desc: the bar's label.
+        resume_file: if given, each finished batch is logged there; a call stopped part way (Ctrl-C, a kill)
+            and made again with the same model, prompts and settings skips the logged batches and returns the same
+            replies as an uninterrupted call. The caller deletes the file when it no longer needs it.
 
     Returns:
         For each prompt, its ``num_return_sequences`` replies.
@@ -145,16 +154,32 @@ def generate_replies(
     batches = [order[i : i + per_call] for i in range(0, len(order), per_call)]
     device = next(model.parameters()).device
     end_set = set(ends)
+    log = None
+    if resume_file is not None:
+        settings = [encoded, sorted(config.to_dict().items(), key=str), batch_size, seed]
+        fingerprint = hashlib.sha256(json.dumps([model_fingerprint(model), settings], default=str).encode()).hexdigest()
+        log = BatchLog(resume_file, fingerprint)
     results: list[list[Reply]] = [[] for _ in prompts]
     with _rng_scope(device), torch.no_grad():
         torch.manual_seed(seed)
-        for batch in tqdm(batches, desc=desc, disable=not progress, unit="batch"):
-            input_ids, attention_mask = _left_pad([encoded[i] for i in batch], pad_id, device)
-            output = model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config)
-            new_tokens = output[:, input_ids.shape[1] :].tolist()
-            for row, tokens in enumerate(new_tokens):
-                stop = next((j for j, token in enumerate(tokens) if token in end_set), None)
-                kept = tokens if stop is None else tokens[:stop]
-                text = tokenizer.decode(kept, skip_special_tokens=True)
-                results[batch[row // num_return_sequences]].append(Reply(text, stop is not None, len(kept)))
+        done = log.resume(device) if log is not None else []  # restores the random state after the last logged batch
+        if done and progress:
+            tqdm.write(f"{desc}: resuming after {len(done)} of {len(batches)} batches logged in {resume_file}")
+        for index, batch in enumerate(tqdm(batches, desc=desc, disable=not progress, unit="batch")):
+            if index < len(done):
+                replies = [Reply(*reply) for reply in done[index]]
+            else:
+                input_ids, attention_mask = _left_pad([encoded[i] for i in batch], pad_id, device)
+                output = model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config)
+                replies = [_reply(tokens, tokenizer, end_set) for tokens in output[:, input_ids.shape[1] :].tolist()]
+                if log is not None:
+                    log.append(index, [list(reply) for reply in replies], device)
+            for row, reply in enumerate(replies):
+                results[batch[row // num_return_sequences]].append(reply)
     return results
+
+
+def _reply(tokens: list[int], tokenizer: Any, end_set: set[int]) -> Reply:
+    stop = next((j for j, token in enumerate(tokens) if token in end_set), None)
+    kept = tokens if stop is None else tokens[:stop]
+    return Reply(tokenizer.decode(kept, skip_special_tokens=True), stop is not None, len(kept))
