@@ -223,12 +223,18 @@ def _checkpoints(out_dir: Path) -> list[Path]:
     return sorted(out_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
 
 
+def validate(out_dir: Path, model_and_tokenizer, val_set, args) -> dict:
+    """Greedy accuracy on the validation split (the starting point of the curves, and checkpoint selection)."""
+    model, tokenizer = model_and_tokenizer
+    summary = run_eval(model, tokenizer, val_set, out_dir, 1, args.max_new_tokens)
+    return {"validation_accuracy": summary["greedy"]["accuracy"]}
+
+
 def select_checkpoint(out: Path, method: str, val_set, args) -> dict:
     scores = {}
     for checkpoint in _checkpoints(out / method):
-        model, tokenizer = load_adapter(str(checkpoint))
-        summary = run_eval(model, tokenizer, val_set, out / f"{method}_val" / checkpoint.name, 1, args.max_new_tokens)
-        scores[str(checkpoint)] = summary["greedy"]["accuracy"]
+        validation = validate(out / f"{method}_val" / checkpoint.name, load_adapter(str(checkpoint)), val_set, args)
+        scores[str(checkpoint)] = validation["validation_accuracy"]
         print(f"  {checkpoint.name}: validation greedy accuracy {scores[str(checkpoint)]:.3f}", flush=True)
     best = max(scores, key=lambda c: (scores[c], int(Path(c).name.split("-")[1])))  # ties: the later checkpoint
     return {"validation_accuracy": scores, "best": best}
@@ -301,6 +307,7 @@ def main(argv=None) -> int:
             stage(f"{name}_gsm8k", lambda: evaluate_gsm8k(name, loader), settings)
 
     stage("base_eval", lambda: evaluate_model("base", load_base), {**test_eval, "maj": "base" in args.maj_models})
+    base_val = stage("base_val", lambda: validate(out / "base_val", load_base(), val_set, args), selection)
     gsm8k_stage("base", load_base)
     sft = stage("sft_train", lambda: train_sft(args, train_set, out / "sft"), training)
     latro = stage("latro_train", lambda: train_latro(args, train_set, out / "latro"), training)
@@ -318,7 +325,7 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(Path(__file__).parent))
     from report import write_report  # experiments/report.py
 
-    write_report(out, Path(args.results_md), sft, latro, sft_pick, latro_pick)
+    write_report(out, Path(args.results_md), sft, latro, sft_pick, latro_pick, base_val)
     return 0
 
 

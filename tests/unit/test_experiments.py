@@ -1,0 +1,101 @@
+"""experiments/: compare.py's run-once stages (reuse same settings, refuse others) and report.py's table."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+
+
+def _load(path: Path):
+    spec = importlib.util.spec_from_file_location(f"experiment_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def compare():
+    return _load(EXPERIMENTS / "compare.py")
+
+
+def test_a_stage_runs_once_and_records_its_settings(compare, tmp_path):
+    stage = compare.Stages(tmp_path)
+    calls = []
+
+    def work():
+        calls.append(1)
+        return {"accuracy": 0.25}
+
+    first = stage("base_eval", work, {"test_n": 300})
+    again = stage("base_eval", work, {"test_n": 300})
+    assert calls == [1]
+    assert first["accuracy"] == again["accuracy"] == 0.25
+    saved = json.loads((tmp_path / "base_eval.json").read_text())
+    assert saved["settings"] == {"test_n": 300}
+    assert saved["wall_seconds"] >= 0
+
+
+def test_a_stage_made_with_other_settings_stops_the_run(compare, tmp_path):
+    stage = compare.Stages(tmp_path)
+    stage("base_eval", lambda: {"accuracy": 0.25}, {"test_n": 300, "maj_n": 60})
+    with pytest.raises(SystemExit, match=r"maj_n: 60 -> 300.*new --out"):
+        stage("base_eval", lambda: pytest.fail("must not recompute"), {"test_n": 300, "maj_n": 300})
+
+
+def test_a_stage_saved_without_settings_is_not_reused(compare, tmp_path):
+    (tmp_path / "sft_train.json").write_text(json.dumps({"optimizer_steps": 10}))
+    with pytest.raises(SystemExit, match="train_steps: None -> 60"):
+        compare.Stages(tmp_path)("sft_train", dict, {"train_steps": 60})
+
+
+def _block(correct: int, n: int) -> dict:
+    return {"accuracy": correct / n, "correct": correct, "n": n, "ci_low": 0.0, "ci_high": 1.0}
+
+
+def test_the_report_fills_the_table_between_its_markers(tmp_path):
+    report = _load(EXPERIMENTS / "report.py")
+    config = {
+        "lora_r": 16,
+        "train_steps": 4,
+        "questions_per_step": 2,
+        "min_steps": 1,
+        "max_steps": 2,
+        "seed": 0,
+        "test_n": 300,
+        "val_n": 64,
+        "maj_k": 8,
+        "maj_n": 300,
+        "gsm8k_n": 200,
+        "num_generations": 4,
+        "max_completion_length": 96,
+        "beta": 0.05,
+        "answer_loss_coef": 1.0,
+        "versions": {"trl": "x"},
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    for name, correct in (("base", 30), ("sft", 90), ("latro", 60)):
+        result = {"test": {"greedy": _block(correct, 300), "maj@8": _block(correct + 3, 300)}}
+        (tmp_path / f"{name}_eval.json").write_text(json.dumps(result))
+    (tmp_path / "base_gsm8k.json").write_text(json.dumps({"greedy": _block(2, 200), "maj@8": _block(1, 200)}))
+    log = [{"step": s, "reward": -s, "answer_logp": -s, "rationale/mean_length": 50} for s in range(1, 5)]
+    train = {"optimizer_steps": 4, "train_seconds": 120, "log_history": log}
+    pick = {
+        "validation_accuracy": {"out/latro/checkpoint-2": 0.25, "out/latro/checkpoint-4": 0.5},
+        "best": "out/latro/checkpoint-4",
+    }
+    results = tmp_path / "results.md"
+    results.write_text("# Results\n\nintro\n<!-- comparison -->\nold table\n<!-- comparison -->\n\nnotes\n")
+
+    report.write_report(tmp_path, results, train, train, pick, pick, {"validation_accuracy": 0.125})
+
+    text = results.read_text()
+    assert "old table" not in text and text.startswith("# Results\n\nintro\n") and text.endswith("\n\nnotes\n")
+    assert "| base | 10.0 [0.0, 100.0] (n=300) | 11.0 [0.0, 100.0] (n=300) | 1.0 [0.0, 100.0] (n=200) | 0.5 " in text
+    assert "| LaTRO (checkpoint-4) | 20.0 [0.0, 100.0] (n=300) | 21.0 [0.0, 100.0] (n=300) | n/a | n/a |" in text
+    assert "| SFT | 4 | 2.0 min |" in text
+    assert "Validation greedy accuracy: base 12.5; per checkpoint, SFT checkpoint-2 25.0, checkpoint-4 50.0" in text
