@@ -7,8 +7,10 @@ exists, so a stopped run continues where it stopped (re-run the same command).
 
     python experiments/compare.py --out runs/compare --gsm8k_path ../shared/data/gsm8k
 
-Stages: data -> base eval -> SFT train -> LaTRO train -> checkpoint selection on validation -> test eval (greedy and
-maj@k with 95% Wilson intervals) -> GSM8K (first N test questions) -> docs/results.md table and plots.
+Stages: data -> base model on test (greedy and maj@k with 95% Wilson intervals), validation and GSM8K (first N test
+questions) -> SFT train -> LaTRO train -> checkpoint selection on validation -> SFT and LaTRO on test -> SFT and LaTRO
+on GSM8K -> docs/results.md table and plots. A stage found on disk with other settings stops the run (use a new
+--out); evaluations stopped part way resume from their batch logs.
 """
 
 from __future__ import annotations
