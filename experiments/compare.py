@@ -21,18 +21,31 @@ import platform
 import time
 from pathlib import Path
 
-# The arguments a training run depends on (beyond the data seed and difficulty).
-TRAINING_SETTINGS = (
-    "train_steps",
-    "questions_per_step",
-    "num_generations",
-    "max_completion_length",
-    "beta",
-    "answer_loss_coef",
-    "lr_latro",
-    "lr_sft",
-    "lora_r",
-    "num_checkpoints",
+# The arguments each training run depends on (beyond the data seed and difficulty).
+SHARED_TRAINING_SETTINGS = ("train_steps", "questions_per_step", "lora_r", "num_checkpoints")
+TRAINING_SETTINGS = {
+    "sft": (*SHARED_TRAINING_SETTINGS, "lr_sft"),
+    "latro": (
+        *SHARED_TRAINING_SETTINGS,
+        "lr_latro",
+        "num_generations",
+        "max_completion_length",
+        "beta",
+        "answer_loss_coef",
+    ),
+}
+STAGE_NAMES = (
+    "base_eval",
+    "base_val",
+    "base_gsm8k",
+    "sft_train",
+    "latro_train",
+    "sft_select",
+    "latro_select",
+    "sft_eval",
+    "latro_eval",
+    "sft_gsm8k",
+    "latro_gsm8k",
 )
 
 
@@ -66,6 +79,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--gsm8k_max_new_tokens", type=int, default=192)
     parser.add_argument("--results_md", default="docs/results.md")
+    parser.add_argument(
+        "--until",
+        choices=STAGE_NAMES,
+        default=None,
+        help="stop after this stage; e.g. latro_select compares LaTRO settings on validation without touching test",
+    )
     return parser.parse_args(argv)
 
 
@@ -76,8 +95,8 @@ class Stages:
     error instead of silently reusing (or mixing) results made under the old ones.
     """
 
-    def __init__(self, out: Path):
-        self.out = out
+    def __init__(self, out: Path, until: str | None = None):
+        self.out, self.until = out, until
         out.mkdir(parents=True, exist_ok=True)
 
     def __call__(self, name: str, fn, settings: dict):
@@ -92,14 +111,20 @@ class Stages:
                     f"Use a new --out, or delete {path} (and the folders of that stage) to redo it."
                 )
             print(f"[skip] {name}: {path} exists", flush=True)
-            return result
-        print(f"\n[{time.strftime('%H:%M:%S')}] {name}", flush=True)
-        started = time.time()
-        result = fn()
-        result["wall_seconds"] = round(time.time() - started, 1)
-        result["settings"] = settings
-        path.write_text(json.dumps(result, indent=1))
+        else:
+            print(f"\n[{time.strftime('%H:%M:%S')}] {name}", flush=True)
+            started = time.time()
+            result = fn()
+            result["wall_seconds"] = round(time.time() - started, 1)
+            result["settings"] = settings
+            path.write_text(json.dumps(result, indent=1))
+        if name == self.until:
+            raise StopAfter(name)
         return result
+
+
+class StopAfter(Exception):
+    """Raised after the stage named by --until."""
 
 
 def load_base():
@@ -268,7 +293,7 @@ def main(argv=None) -> int:
 
     args = parse_args(argv)
     out = Path(args.out)
-    stage = Stages(out)
+    stage = Stages(out, until=args.until)
     torch.manual_seed(args.seed)
     knobs = dict(seed=args.seed, min_steps=args.min_steps, max_steps=args.max_steps)
     train_set = load_synthetic("train", n=args.train_steps * args.questions_per_step, **knobs)
@@ -296,38 +321,44 @@ def main(argv=None) -> int:
 
     # What each stage's result depends on; a stage found on disk with other values stops the run (see Stages).
     data = {key: getattr(args, key) for key in ("seed", "min_steps", "max_steps")}
-    training = {**data, **{key: getattr(args, key) for key in TRAINING_SETTINGS}}
+    trained = {
+        method: {**data, **{key: getattr(args, key) for key in keys}} for method, keys in TRAINING_SETTINGS.items()
+    }
+    validation = {**data, "val_n": args.val_n, "max_new_tokens": args.max_new_tokens}
     test_eval = {**data, **{key: getattr(args, key) for key in ("test_n", "max_new_tokens", "maj_k", "maj_n")}}
-    selection = {**training, "val_n": args.val_n, "max_new_tokens": args.max_new_tokens}
 
-    def gsm8k_stage(name: str, loader) -> None:
+    def gsm8k_stage(name: str, loader, model_settings: dict) -> None:
         if gsm8k is not None and name in args.gsm8k_models:  # 200 long questions: the slowest stages
             k = args.maj_k if name in args.gsm8k_maj_models else 1
             settings = {"gsm8k_n": args.gsm8k_n, "gsm8k_max_new_tokens": args.gsm8k_max_new_tokens, "maj_k": k}
-            if name != "base":
-                settings.update(selection)
-            stage(f"{name}_gsm8k", lambda: evaluate_gsm8k(name, loader), settings)
+            stage(f"{name}_gsm8k", lambda: evaluate_gsm8k(name, loader), {**settings, **model_settings})
 
-    stage("base_eval", lambda: evaluate_model("base", load_base), {**test_eval, "maj": "base" in args.maj_models})
-    base_val = stage("base_val", lambda: validate(out / "base_val", load_base(), val_set, args), selection)
-    gsm8k_stage("base", load_base)
-    sft = stage("sft_train", lambda: train_sft(args, train_set, out / "sft"), training)
-    latro = stage("latro_train", lambda: train_latro(args, train_set, out / "latro"), training)
-    sft_pick = stage("sft_select", lambda: select_checkpoint(out, "sft", val_set, args), selection)
-    latro_pick = stage("latro_select", lambda: select_checkpoint(out, "latro", val_set, args), selection)
-    for name, pick in (("sft", sft_pick), ("latro", latro_pick)):
-        loader = lambda pick=pick: load_adapter(pick["best"])  # noqa: E731
-        settings = {**test_eval, **selection, "maj": name in args.maj_models}
-        stage(f"{name}_eval", lambda name=name, loader=loader: evaluate_model(name, loader), settings)
-    for name, pick in (("sft", sft_pick), ("latro", latro_pick)):
-        gsm8k_stage(name, lambda pick=pick: load_adapter(pick["best"]))
+    try:
+        stage("base_eval", lambda: evaluate_model("base", load_base), {**test_eval, "maj": "base" in args.maj_models})
+        base_val = stage("base_val", lambda: validate(out / "base_val", load_base(), val_set, args), validation)
+        gsm8k_stage("base", load_base, {})
+        sft = stage("sft_train", lambda: train_sft(args, train_set, out / "sft"), trained["sft"])
+        latro = stage("latro_train", lambda: train_latro(args, train_set, out / "latro"), trained["latro"])
+        picks = {}
+        for method in ("sft", "latro"):
+            select = lambda method=method: select_checkpoint(out, method, val_set, args)  # noqa: E731
+            picks[method] = stage(f"{method}_select", select, {**trained[method], **validation})
+        loaders = {method: lambda pick=pick: load_adapter(pick["best"]) for method, pick in picks.items()}
+        for name, loader in loaders.items():
+            settings = {**test_eval, **trained[name], **validation, "maj": name in args.maj_models}
+            stage(f"{name}_eval", lambda name=name, loader=loader: evaluate_model(name, loader), settings)
+        for name, loader in loaders.items():
+            gsm8k_stage(name, loader, {**trained[name], **validation})
+    except StopAfter as stop:
+        print(f"stopped after {stop} (--until); the report is written by a run that goes to the end", flush=True)
+        return 0
 
     import sys
 
     sys.path.insert(0, str(Path(__file__).parent))
     from report import write_report  # experiments/report.py
 
-    write_report(out, Path(args.results_md), sft, latro, sft_pick, latro_pick, base_val)
+    write_report(out, Path(args.results_md), sft, latro, picks["sft"], picks["latro"], base_val)
     return 0
 
 

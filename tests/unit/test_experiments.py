@@ -53,6 +53,14 @@ def test_a_stage_saved_without_settings_is_not_reused(compare, tmp_path):
         compare.Stages(tmp_path)("sft_train", dict, {"train_steps": 60})
 
 
+def test_until_stops_after_the_named_stage_whether_it_ran_or_was_found(compare, tmp_path):
+    compare.Stages(tmp_path)("sft_select", lambda: {"best": "a"}, {})
+    stage = compare.Stages(tmp_path, until="sft_select")
+    assert stage("sft_train", dict, {})["settings"] == {}
+    with pytest.raises(compare.StopAfter):
+        stage("sft_select", lambda: pytest.fail("must not recompute"), {})
+
+
 def _block(correct: int, n: int) -> dict:
     return {"accuracy": correct / n, "correct": correct, "n": n, "ci_low": 0.0, "ci_high": 1.0}
 
