@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 
@@ -107,3 +108,36 @@ def test_the_report_fills_the_table_between_its_markers(tmp_path):
     assert "| LaTRO (checkpoint-4) | 20.0 [0.0, 100.0] (n=300) | 21.0 [0.0, 100.0] (n=300) | n/a | n/a |" in text
     assert "| SFT | 4 | 2.0 min |" in text
     assert "Validation greedy accuracy: base 12.5; per checkpoint, SFT checkpoint-2 25.0, checkpoint-4 50.0" in text
+
+
+def test_answer_likelihood_scores_exactly_the_answer_tokens(tokenizer, model, tmp_path, capsys):
+    script = _load(EXPERIMENTS / "answer_likelihood.py")
+    assert script.cut_at_marker("2 + 3 = 5. The answer is 5.", ["Answer:", "The answer is"]) == "2 + 3 = 5."
+    assert script.cut_at_marker("Answer: 5. The answer is 5.", ["The answer is", "Answer:"]) == ""
+    assert script.cut_at_marker("no marker here ", ["The answer is"]) == "no marker here"
+
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "2 + 3?"}], add_generation_prompt=True, tokenize=False
+    )
+    score = script.answer_logp(model, tokenizer, prompt, "2 + 3 = 5.", "5")
+    # Token by token, each answer token conditioned on everything before it.
+    context = tokenizer(prompt + "2 + 3 = 5.", add_special_tokens=False)["input_ids"]
+    target = tokenizer(" The answer is 5.<|im_end|>", add_special_tokens=False)["input_ids"]
+    expected = 0.0
+    for position, token in enumerate(target):
+        with torch.no_grad():
+            logits = model(torch.tensor([context + target[:position]])).logits[0, -1]
+        expected += logits.float().log_softmax(-1)[token].item()
+    assert score == pytest.approx(expected, abs=1e-4)
+
+    model.save_pretrained(tmp_path / "tiny")
+    tokenizer.save_pretrained(tmp_path / "tiny")
+    assert (
+        script.main(
+            ["--model", str(tmp_path / "tiny"), "--n", "2", "--num_samples", "2", "--max_completion_length", "8"]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "z = empty" in printed and "z = gold" in printed and "z = own" in printed
+    assert "of 2 questions" in printed
