@@ -95,10 +95,6 @@ class BatchLog:
             handle.flush()
             os.fsync(handle.fileno())
 
-    def remove(self) -> None:
-        """Delete the log (once the evaluation's results are written)."""
-        self.path.unlink(missing_ok=True)
-
 
 def _parse(line: str) -> dict[str, Any] | None:
     try:
