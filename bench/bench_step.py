@@ -788,7 +788,6 @@ def run_marker_savings(args: argparse.Namespace) -> dict[str, Any]:
     from transformers import set_seed
 
     from latro_trl import LaTROConfig, LaTROTrainer
-    from latro_trl.sequences import cut_rationale
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     set_seed(args.seed)
@@ -841,16 +840,7 @@ def run_marker_savings(args: argparse.Namespace) -> dict[str, Any]:
                 start = time.perf_counter()
                 _, completion_ids, _ = trainer._generate(prompts)
                 wall = time.perf_counter() - start
-                cuts = [
-                    cut_rationale(
-                        ids,
-                        decode=trainer._decode,
-                        stop_markers=trainer.args.stop_markers,
-                        end_token_ids=trainer.eos_token_ids,
-                        max_length=length,
-                    )
-                    for ids in completion_ids
-                ]
+                cuts = trainer._cut_rationales(completion_ids)
                 lengths = [len(ids) for ids in completion_ids]
                 runs[name].append(
                     {

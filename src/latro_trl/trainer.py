@@ -34,7 +34,7 @@ from trl.trainer.utils import add_fused_lm_head, disable_dropout_in_model, pad, 
 from .callbacks import SaveOnInterruptCallback
 from .config import LaTROConfig
 from .objective import latro_loss, latro_rewards, penalize_unfinished, rloo_advantages, sequence_logps
-from .sequences import assemble_scoring_batch, cut_rationale, format_answer, turn_end_text
+from .sequences import RationaleCut, assemble_scoring_batch, cut_rationale, format_answer, turn_end_text
 from .validation import check_chat_template, check_dataset_columns, check_prompt_lengths, check_stop_markers
 
 logger = logging.getLogger(__name__)
@@ -272,16 +272,7 @@ class LaTROTrainer(RLOOTrainer):
         answers = [str(example[self.args.answer_column]) for example in inputs]
 
         prompt_ids, completion_ids, _ = self._generate(prompts)
-        cuts = [
-            cut_rationale(
-                ids,
-                decode=self._decode,
-                stop_markers=self.args.stop_markers,
-                end_token_ids=self.eos_token_ids,
-                max_length=self.max_completion_length,
-            )
-            for ids in completion_ids
-        ]
+        cuts = self._cut_rationales(completion_ids)
         rationales = self._tokenizer.batch_decode([cut.ids for cut in cuts], skip_special_tokens=True)
         answer_texts = [
             format_answer(self.args.answer_template, answer, rationale)
@@ -316,6 +307,19 @@ class LaTROTrainer(RLOOTrainer):
 
     def _decode(self, ids) -> str:
         return self._tokenizer.decode(ids, skip_special_tokens=False)
+
+    def _cut_rationales(self, completion_ids: list[list[int]]) -> list[RationaleCut]:
+        """Each sampled completion cut into its rationale ``z`` at the first stop marker or end token."""
+        return [
+            cut_rationale(
+                ids,
+                decode=self._decode,
+                stop_markers=self.args.stop_markers,
+                end_token_ids=self.eos_token_ids,
+                max_length=self.max_completion_length,
+            )
+            for ids in completion_ids
+        ]
 
     @torch.no_grad()
     def _score(self, batch, policy: bool = True) -> tuple[torch.Tensor | None, torch.Tensor | None]:
