@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from transformers.utils import is_torch_bf16_gpu_available
 from trl import RLOOConfig
@@ -12,6 +12,18 @@ from .data.prompts import ANSWER_TEMPLATE
 
 DEFAULT_STOP_MARKERS = ["The answer is", "the answer is", "The final answer is", "Answer:"]
 DEFAULT_ANSWER_TEMPLATE = ANSWER_TEMPLATE  # one copy, shared with data preparation and evaluation
+
+# RLOOConfig fields that LaTRO's update never reads, with what LaTRO does instead. Setting one has no effect, so a
+# converted RLOO/GRPO config or a user who sets one is told. (num_iterations > 1 is rejected instead: it would be
+# wrong, not merely ignored.)
+IGNORED_RLOO_OPTIONS = {
+    "normalize_advantages": "advantages are the raw leave-one-out differences of the self-reward",
+    "reward_clip_range": "the self-reward is a log-likelihood and is not clipped",
+    "mask_truncated_completions": "rationales that hit the limit get unfinished_penalty_factor instead",
+    "reward_weights": "there are no reward functions to weight",
+    "epsilon": "no importance ratio to clip: each generation batch is used for one optimizer step",
+    "epsilon_high": "no importance ratio to clip: each generation batch is used for one optimizer step",
+}
 
 
 @dataclass
@@ -187,21 +199,40 @@ class LaTROConfig(RLOOConfig):
                 f"rationales. Set per_device_train_batch_size (or gradient_accumulation_steps) so that the product is "
                 f"a multiple of {self.num_generations}, e.g. per_device_train_batch_size={self.num_generations}."
             ) from error
-        if self.steps_per_generation > self.gradient_accumulation_steps:
+        if self.gradient_accumulation_steps % self.steps_per_generation != 0:
+            # A generation batch is trained over steps_per_generation micro-batches; unless they all fall inside one
+            # accumulation window, an optimizer step lands between them and the later ones train on rationales
+            # sampled by the previous policy.
             raise ValueError(
-                f"steps_per_generation={self.steps_per_generation} > gradient_accumulation_steps="
-                f"{self.gradient_accumulation_steps} would reuse rationales after the policy has changed, which "
-                "LaTRO's on-policy estimator does not correct for. Leave steps_per_generation unset, or set it to at "
-                "most gradient_accumulation_steps."
+                f"steps_per_generation={self.steps_per_generation} does not divide gradient_accumulation_steps="
+                f"{self.gradient_accumulation_steps}: some micro-batches would train on rationales sampled before the "
+                "last optimizer step, which LaTRO's on-policy estimator does not correct for. Leave "
+                "steps_per_generation unset (it then equals gradient_accumulation_steps), or pick a divisor of "
+                f"gradient_accumulation_steps={self.gradient_accumulation_steps}."
             )
+        self._warn_about_ignored_options()
         sampling_changed = self.temperature != 1.0 or self.top_k not in (0, None) or self.top_p != 1.0
-        if sampling_changed or self.min_p not in (None, 0.0):
+        if sampling_changed or self.min_p not in (None, 0.0) or self.repetition_penalty != 1.0:
             warnings.warn(
                 f"Sampling with temperature={self.temperature}, top_k={self.top_k}, top_p={self.top_p}, "
-                f"min_p={self.min_p}: LaTRO's gradient estimator is unbiased only for samples from the policy itself "
-                "(temperature 1, no top-k/top-p/min-p). Training will run, but the estimate is biased.",
+                f"min_p={self.min_p}, repetition_penalty={self.repetition_penalty}: LaTRO's gradient estimator is "
+                "unbiased only for samples from the policy itself (temperature 1, no top-k/top-p/min-p, repetition "
+                "penalty 1). Training will run, but the estimate is biased.",
                 UserWarning,
                 stacklevel=2,
+            )
+
+    def _warn_about_ignored_options(self) -> None:
+        """RLOO options that have no effect on LaTRO's update: name each one the user changed from its default."""
+        defaults = {f.name: f.default for f in fields(RLOOConfig) if f.name in IGNORED_RLOO_OPTIONS}
+        changed = [name for name, default in defaults.items() if getattr(self, name) != default]
+        if changed:
+            details = "; ".join(f"{name}={getattr(self, name)!r} ({IGNORED_RLOO_OPTIONS[name]})" for name in changed)
+            warnings.warn(
+                f"LaTRO ignores these RLOO options, which are set away from their defaults: {details}. Remove them "
+                "from the config (or the command line) to silence this warning.",
+                UserWarning,
+                stacklevel=3,
             )
 
 

@@ -18,7 +18,7 @@ import copy
 import functools
 import logging
 import textwrap
-from dataclasses import fields
+from dataclasses import MISSING, fields
 
 import torch
 from accelerate.utils import gather, gather_object, is_peft_model
@@ -35,7 +35,14 @@ from .callbacks import SaveOnInterruptCallback
 from .config import LaTROConfig
 from .objective import latro_loss, latro_rewards, penalize_unfinished, rloo_advantages, sequence_logps
 from .sequences import RationaleCut, assemble_scoring_batch, cut_rationale, format_answer, turn_end_text
-from .validation import check_chat_template, check_dataset_columns, check_prompt_lengths, check_stop_markers
+from .validation import (
+    check_answers,
+    check_chat_template,
+    check_dataset_columns,
+    check_prompt_lengths,
+    check_stop_markers,
+    require_answer,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +129,7 @@ class LaTROTrainer(RLOOTrainer):
             raise ValueError("`train_dataset` is required: rows with a 'prompt' and the gold answer.")
         for name, dataset in (("train_dataset", train_dataset), *_named_eval_sets(eval_dataset)):
             check_dataset_columns(dataset, args.answer_column, name)
+            check_answers(dataset, args.answer_column, name)
 
         # RLOOTrainer re-loads its reference from the policy's hub id, which fails for models built in memory or
         # loaded from GGUF. When we can do better (a model object, or a given ref_model), it must not try: hide beta
@@ -269,7 +277,7 @@ class LaTROTrainer(RLOOTrainer):
     def _generate_and_score_completions(self, inputs: list[dict]) -> dict[str, torch.Tensor]:
         mode = "train" if self.model.training else "eval"
         prompts = [example["prompt"] for example in inputs]
-        answers = [str(example[self.args.answer_column]) for example in inputs]
+        answers = [require_answer(example[self.args.answer_column], self.args.answer_column) for example in inputs]
 
         prompt_ids, completion_ids, _ = self._generate(prompts)
         cuts = self._cut_rationales(completion_ids)
@@ -457,10 +465,28 @@ def _as_latro_config(args, model) -> LaTROConfig:
             type(args).__name__,
         )
         values = {f.name: getattr(args, f.name) for f in fields(RLOOConfig) if f.init and hasattr(args, f.name)}
+        dropped = _options_outside_rloo(args)
+        if dropped:
+            logger.warning(
+                "LaTRO has no equivalent for these %s options, which are set away from their defaults and are "
+                "dropped: %s.",
+                type(args).__name__,
+                ", ".join(f"{name}={value!r}" for name, value in dropped.items()),
+            )
         # The source config derived one of these from the other; passing both back in is rejected.
         values["generation_batch_size"] = None
         return LaTROConfig(**values)
     raise TypeError(f"`args` must be a LaTROConfig (or a TRL config to convert), got {type(args).__name__}.")
+
+
+def _options_outside_rloo(args: TrainingArguments) -> dict:
+    """Fields of a non-RLOO TRL config (e.g. GRPOConfig's loss_type) that differ from their defaults."""
+    rloo_fields = {f.name for f in fields(RLOOConfig)}
+    return {
+        f.name: getattr(args, f.name)
+        for f in fields(args)
+        if f.init and f.name not in rloo_fields and f.default is not MISSING and getattr(args, f.name) != f.default
+    }
 
 
 def _frozen_copy(model: PreTrainedModel) -> PreTrainedModel:

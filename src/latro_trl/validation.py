@@ -40,6 +40,37 @@ def check_dataset_columns(dataset, answer_column: str, name: str = "train_datase
     raise ValueError(f"{name} lacks column(s) {missing} (it has {columns}). " + "; ".join(hints) + ".")
 
 
+def check_answers(dataset, answer_column: str, name: str = "train_dataset") -> None:
+    """Every gold answer must be present and non-blank: ``None`` would be trained as the text "None"."""
+    if not hasattr(dataset, "__len__"):
+        return  # an IterableDataset: each answer is checked when its row is drawn (``require_answer``)
+    answers = dataset[answer_column] if hasattr(dataset, "column_names") else [row[answer_column] for row in dataset]
+    bad_rows = [row for row, answer in enumerate(answers) if is_missing_answer(answer)]
+    if bad_rows:
+        shown = ", ".join(map(str, bad_rows[:10])) + (", ..." if len(bad_rows) > 10 else "")
+        raise ValueError(
+            f"{name} has {len(bad_rows)} row(s) whose '{answer_column}' is missing or blank (rows {shown}). Without a "
+            "gold answer the model would be trained to write e.g. 'The answer is None.'. Drop them first: "
+            f"dataset = dataset.filter(lambda row: row['{answer_column}'] is not None and "
+            f"str(row['{answer_column}']).strip() != '')."
+        )
+
+
+def is_missing_answer(answer) -> bool:
+    return answer is None or not str(answer).strip()
+
+
+def require_answer(answer, answer_column: str) -> str:
+    """The gold answer as text; a missing one (seen only at training time in a streamed data set) is an error."""
+    if is_missing_answer(answer):
+        raise ValueError(
+            f"A training row has no gold answer in '{answer_column}' ({answer!r}). Filter such rows out of the data "
+            f"set: dataset.filter(lambda row: row['{answer_column}'] is not None and "
+            f"str(row['{answer_column}']).strip() != '')."
+        )
+    return str(answer)
+
+
 def _column_names(dataset) -> list[str] | None:
     columns = getattr(dataset, "column_names", None)
     if columns is None:  # an IterableDataset whose features are unknown until read

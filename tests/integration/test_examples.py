@@ -240,6 +240,19 @@ def test_recipe_header_names_hardware_and_a_launch_command_that_exists(recipe):
     assert launch[3] == f"examples/recipes/{recipe.name}"
 
 
+@pytest.mark.parametrize("recipe", PAPER_RECIPES, ids=lambda recipe: recipe.stem)
+def test_recipe_says_which_lambda_it_uses_and_why(recipe):
+    # The paper's gradient has lambda = 1; the public reference script trains with 0. A recipe labelled "paper
+    # settings" must say which one it uses, why, and how to get the other.
+    text = recipe.read_text()
+    _, args, _ = parse_recipe(recipe)
+    comment = text[: text.index(f"answer_loss_coef: {args.answer_loss_coef}")].rsplit("\n\n", 1)[-1]
+    assert f"We use {args.answer_loss_coef}" in comment
+    assert "sft_penalty" in comment and "0.0" in comment
+    other = 0.0 if args.answer_loss_coef == 1.0 else 1.0
+    assert f"--answer_loss_coef {other}" in comment
+
+
 # ---------------------------------------------------------------- one step of each script
 
 

@@ -33,6 +33,30 @@ def test_missing_answer_column(model, tokenizer, make_config):
         _trainer(model, tokenizer, dataset, make_config())
 
 
+@pytest.mark.parametrize("bad", [None, "", "   "])
+def test_missing_or_blank_answers_are_rejected_with_row_numbers(model, tokenizer, make_config, bad):
+    rows = [{"prompt": "1+1?", "answer": "2"}] * 8
+    rows[3] = {"prompt": "2+2?", "answer": bad}
+    rows[6] = {"prompt": "3+3?", "answer": bad}
+    with pytest.raises(ValueError, match=r"2 row\(s\) whose 'answer' is missing or blank \(rows 3, 6\).*filter"):
+        _trainer(model, tokenizer, Dataset.from_list(rows), make_config())
+
+
+def test_missing_answer_in_eval_dataset_is_rejected(model, tokenizer, conversational_dataset, make_config):
+    eval_rows = conversational_dataset.to_list()
+    eval_rows[1]["answer"] = None
+    with pytest.raises(ValueError, match=r"eval_dataset has 1 row\(s\).*rows 1\)"):
+        _trainer(model, tokenizer, conversational_dataset, make_config(), eval_dataset=Dataset.from_list(eval_rows))
+
+
+def test_missing_answer_in_a_streamed_dataset_stops_training(model, tokenizer, make_config):
+    rows = [{"prompt": "1+1?", "answer": "2"}] * 4 + [{"prompt": "2+2?", "answer": None}] * 4
+    streamed = Dataset.from_list(rows).to_iterable_dataset()
+    trainer = _trainer(model, tokenizer, streamed, make_config(max_steps=1, per_device_train_batch_size=8))
+    with pytest.raises(ValueError, match="no gold answer in 'answer'.*filter"):
+        trainer.train()
+
+
 def test_custom_answer_column(model, tokenizer, make_config):
     dataset = Dataset.from_list([{"prompt": "1+1?", "solution": "2"}] * 8)
     _trainer(model, tokenizer, dataset, make_config(answer_column="solution", max_steps=1)).train()

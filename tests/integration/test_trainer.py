@@ -177,6 +177,24 @@ def test_grpo_config_is_converted(model, tokenizer, conversational_dataset, tmp_
     trainer.train()
 
 
+def test_converted_config_names_the_options_latro_ignores(model, tokenizer, conversational_dataset, tmp_path, caplog):
+    from trl import GRPOConfig
+
+    args = GRPOConfig(
+        output_dir=str(tmp_path),
+        num_generations=4,
+        per_device_train_batch_size=8,
+        max_steps=1,
+        report_to="none",
+        bf16=False,
+        loss_type="grpo",  # GRPO-only: dropped in the conversion
+        mask_truncated_completions=True,  # an RLOOConfig field LaTRO never reads
+    )
+    with pytest.warns(UserWarning, match="mask_truncated_completions=True"), caplog.at_level("WARNING"):
+        LaTROTrainer(model=model, args=args, train_dataset=conversational_dataset, processing_class=tokenizer)
+    assert "loss_type='grpo'" in caplog.text
+
+
 def test_checkpoint_saves_and_loads(model, tokenizer, conversational_dataset, make_config, tmp_path):
     from transformers import AutoModelForCausalLM
 

@@ -45,6 +45,55 @@ def test_off_policy_reuse_is_rejected(tmp_path):
         LaTROConfig(output_dir=str(tmp_path), steps_per_generation=2)
 
 
+@pytest.mark.parametrize("steps_per_generation, accumulation", [(3, 4), (2, 3), (4, 6)])
+def test_generation_batch_straddling_an_optimizer_step_is_rejected(tmp_path, steps_per_generation, accumulation):
+    # e.g. 3 and 4: the generation batch sampled at micro-step 3 is trained at 3, 4 and 5, with an optimizer step
+    # after 3, so 4 and 5 would train on rationales of the previous policy.
+    with pytest.raises(
+        ValueError,
+        match=rf"steps_per_generation={steps_per_generation} does not divide "
+        rf"gradient_accumulation_steps={accumulation}",
+    ):
+        LaTROConfig(
+            output_dir=str(tmp_path),
+            per_device_train_batch_size=16,
+            steps_per_generation=steps_per_generation,
+            gradient_accumulation_steps=accumulation,
+        )
+
+
+@pytest.mark.parametrize("steps_per_generation, accumulation", [(1, 4), (2, 4), (4, 4), (3, 6)])
+def test_generation_batches_inside_one_accumulation_window_are_accepted(tmp_path, steps_per_generation, accumulation):
+    config = LaTROConfig(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=16,
+        steps_per_generation=steps_per_generation,
+        gradient_accumulation_steps=accumulation,
+    )
+    assert config.gradient_accumulation_steps % config.steps_per_generation == 0
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("normalize_advantages", True),
+        ("reward_clip_range", (-1.0, 1.0)),
+        ("mask_truncated_completions", True),
+        ("reward_weights", [1.0, 0.5]),
+        ("epsilon", 0.3),
+        ("epsilon_high", 0.28),
+    ],
+)
+def test_ignored_rloo_option_warns_by_name(tmp_path, option, value):
+    with pytest.warns(UserWarning, match=rf"ignores these RLOO options.*{option}="):
+        LaTROConfig(output_dir=str(tmp_path), **{option: value})
+
+
+def test_repetition_penalty_is_biased_sampling(tmp_path):
+    with pytest.warns(UserWarning, match="repetition_penalty=1.1.*biased"):
+        LaTROConfig(output_dir=str(tmp_path), repetition_penalty=1.1)
+
+
 def test_penalty_factor_below_one_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="factor >= 1"):
         LaTROConfig(output_dir=str(tmp_path), unfinished_penalty_factor=0.5)

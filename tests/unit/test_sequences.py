@@ -123,6 +123,69 @@ def test_turn_end_text_llama3_style_template():
     assert turn_end_text(tokenizer, conversational=True) == "<|im_end|>"
 
 
+# The assistant-turn parts of four real chat templates (Phi-3.5-mini, Llama-3.1, Mistral-v0.3, Qwen2.5 Instruct), with
+# their special tokens and EOS, and the end of turn the model writes after its reply (where it stops).
+REAL_TEMPLATES = {
+    "phi-3.5": (
+        "{% for message in messages %}{% if message['role'] == 'system' and message['content'] %}"
+        "{{'<|system|>\n' + message['content'] + '<|end|>\n'}}{% elif message['role'] == 'user' %}"
+        "{{'<|user|>\n' + message['content'] + '<|end|>\n'}}{% elif message['role'] == 'assistant' %}"
+        "{{'<|assistant|>\n' + message['content'] + '<|end|>\n'}}{% endif %}{% endfor %}"
+        "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}{{ eos_token }}{% endif %}",
+        ["<|system|>", "<|user|>", "<|assistant|>", "<|end|>"],
+        "<|endoftext|>",
+        "<|end|>",
+    ),
+    "llama-3.1": (
+        "{{- bos_token }}{%- for message in messages %}{{- '<|start_header_id|>' + message['role'] + "
+        "'<|end_header_id|>\n\n' + message['content'] | trim + '<|eot_id|>' }}{%- endfor %}"
+        "{%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{%- endif %}",
+        ["<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"],
+        "<|eot_id|>",
+        "<|eot_id|>",
+    ),
+    "mistral-v0.3": (
+        "{{- bos_token }}{%- for message in messages %}{%- if message['role'] == 'user' %}"
+        "{{- '[INST] ' + message['content'] + '[/INST]' }}{%- elif message['role'] == 'assistant' %}"
+        "{{- ' ' + message['content'] + eos_token }}{%- endif %}{%- endfor %}",
+        ["<s>", "[INST]", "[/INST]"],
+        "</s>",
+        "</s>",
+    ),
+    "qwen2.5": (
+        "{%- for message in messages %}{{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>' + "
+        "'\n' }}{%- endfor %}{%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}{%- endif %}",
+        ["<|endoftext|>"],
+        "<|im_end|>",
+        "<|im_end|>",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REAL_TEMPLATES))
+def test_turn_end_text_stops_at_the_first_end_token_of_real_templates(name):
+    template, specials, eos, expected = REAL_TEMPLATES[name]
+    tokenizer = make_tiny_tokenizer()
+    tokenizer.add_special_tokens({"eos_token": eos, "additional_special_tokens": specials})
+    if name == "llama-3.1":
+        tokenizer.bos_token = "<|begin_of_text|>"
+    elif name == "mistral-v0.3":
+        tokenizer.bos_token = "<s>"
+    tokenizer.chat_template = template
+    assert turn_end_text(tokenizer, conversational=True) == expected
+    # One token: what the model writes to end its turn, nothing the template adds after it.
+    assert len(tokenizer(expected, add_special_tokens=False)["input_ids"]) == 1
+
+
+def test_turn_end_text_without_special_token_keeps_the_whole_suffix():
+    tokenizer = make_tiny_tokenizer()
+    tokenizer.chat_template = (
+        "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n### \n{% endfor %}"
+        "{% if add_generation_prompt %}assistant: {% endif %}"
+    )
+    assert turn_end_text(tokenizer, conversational=True) == "\n###"
+
+
 def test_assemble_masks_from_lengths_with_pad_equal_eos():
     pad = EOS
     batch = assemble_scoring_batch(
