@@ -99,7 +99,7 @@ def launch_command(args: argparse.Namespace, workdir: Path, ds_path: Path) -> li
 def launch(args: argparse.Namespace) -> int:
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="ds_rloo_smoke_"))
     workdir.mkdir(parents=True, exist_ok=True)
-    args.bf16 = args.bf16 or bool(args.accelerate_config)  # the shipped JSONs have bf16 on; the trainer must match
+    args.bf16 = args.bf16 or bool(args.accelerate_config)  # the 8-GPU accelerate runs are bf16 (the JSONs follow)
     ds_path = prepare_workdir(workdir, REPO_ROOT / args.base_config, args.bf16)
     command = launch_command(args, workdir, ds_path)
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))

@@ -12,6 +12,8 @@ import pytest
 from latro_trl.testing import make_tiny_model, make_tiny_tokenizer
 
 WORKER = Path(__file__).parent / "scripts" / "multiprocess_latro.py"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SHIPPED_JSONS = sorted((REPO_ROOT / "deepspeed_configs").glob("*.json"))
 
 
 def _free_port() -> int:
@@ -20,30 +22,25 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _launch(tmp_path, deepspeed=None, model_as_path=False, fused=False):
+def _launch(tmp_path, deepspeed=None, model_as_path=False, fused=False, accelerate_config=None):
+    """2 worker processes by torchrun, or by `accelerate launch --config_file accelerate_config` (from the repository
+    root, where the shipped YAMLs' JSON paths start; the workers then take DeepSpeed from the launcher)."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     model_dir = tmp_path / "model"
     tokenizer = make_tiny_tokenizer()
     make_tiny_model(tokenizer).save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
     out = tmp_path / "out"
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_addr",
-        "127.0.0.1",
-        "--master_port",
-        str(_free_port()),
-        str(WORKER),
-        str(out),
-        str(model_dir),
-    ]
+    if accelerate_config:
+        launcher = ["accelerate.commands.launch", "--config_file", str(accelerate_config), "--num_processes", "2"]
+        launcher += ["--main_process_ip", "127.0.0.1", "--main_process_port", str(_free_port())]
+    else:
+        launcher = ["torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1"]
+        launcher += ["--master_port", str(_free_port())]
+    command = [sys.executable, "-m", *launcher, str(WORKER), str(out), str(model_dir)]
     command += [str(deepspeed or ""), "1" if model_as_path else "", "1" if fused else ""]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, cwd=REPO_ROOT)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return [json.loads((out / f"rank{rank}.json").read_text()) for rank in (0, 1)]
 
@@ -72,9 +69,15 @@ def _check(ranks):
         assert _step_logs(ranks[0])[step]["reward"] == pytest.approx(sum(rewards) / 4, abs=2e-3)
 
 
+@pytest.fixture(scope="module")
+def ddp_run(tmp_path_factory):
+    """One plain DDP run (separate scoring pass), the reference for the DeepSpeed runs below."""
+    return _launch(tmp_path_factory.mktemp("ddp"))
+
+
 @pytest.mark.slow
-def test_two_processes_ddp(tmp_path):
-    separate = _launch(tmp_path / "separate")
+def test_two_processes_ddp(tmp_path, ddp_run):
+    separate = ddp_run
     _check(separate)
     # Rewards from the training pass: rows reach the loss shuffled and split over processes; same numbers.
     fused = _launch(tmp_path / "fused", fused=True)
@@ -84,24 +87,86 @@ def test_two_processes_ddp(tmp_path):
             assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-4), key
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("stage, model_as_path", [(2, False), (3, False), (3, True)])
-def test_deepspeed_zero_matches_ddp(tmp_path, stage, model_as_path):
-    """The shipped ZeRO configs run LaTRO on 2 CPU processes and give DDP's numbers (same seed).
+def _really_sharded_copy(path: Path, tmp_path: Path) -> Path:
+    """The shipped ZeRO-3 JSON with one key changed: `stage3_param_persistence_threshold` 0 instead of "auto".
 
-    Under ZeRO-3 the policy is either handed over as an object built after the config (its weights are then created
-    sharded by `zero.Init`, and our frozen reference is a copy of it) or as a path (TRL loads both)."""
+    Needed for the reference only. The HF Trainer fills "auto" with 10 x hidden size (320 here) for the policy, but
+    TRL's `prepare_deepspeed` builds the reference's engine before that, from the unfilled config (its own 10 x hidden
+    size update uses dotted top-level keys, which DeepSpeed ignores), and DeepSpeed reads "auto" as its default, 1e5
+    elements: every parameter of the tiny model would stay whole on each process (of a 7-8B model, only the norms).
+    Everything else, precision included, is the shipped file's."""
+    config = json.loads(path.read_text())
+    config["zero_optimization"]["stage3_param_persistence_threshold"] = 0
+    copy = tmp_path / f"{path.stem}_persistence0.json"
+    copy.write_text(json.dumps(config))
+    return copy
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "path, model_as_path, as_shipped",
+    [
+        pytest.param(p, False, True, id=f"{p.name}-model_object-as_shipped")
+        for p in SHIPPED_JSONS
+        if p.name in ("zero2.json", "zero3.json")
+    ]
+    + [
+        pytest.param(p, True, False, id=f"{p.name}-model_path-persistence0")
+        for p in SHIPPED_JSONS
+        if p.name.startswith("zero3")
+    ],
+)
+def test_shipped_deepspeed_json_matches_ddp_with_bf16_off(tmp_path, path, model_as_path, as_shipped, ddp_run):
+    """Each shipped DeepSpeed JSON runs LaTRO on 2 CPU processes with bf16=False and gives DDP's numbers (same seed).
+
+    The JSONs leave precision to the training config ("auto"); one with `"bf16": {"enabled": true}` stops this run
+    with "ds bf16.enabled=True vs hf bf16|bf16_full_eval=False". zero2.json and zero3.json (policy handed over as an
+    object built after the config, so created sharded by `zero.Init`, reference passed in) are passed unchanged, by
+    their path in deepspeed_configs/. The ZeRO-3 files with the policy as a path (TRL loads policy and reference) run
+    with the persistence threshold at 0 (see `_really_sharded_copy`), so that beta > 0 gives a reference that is
+    really sharded too. The offload JSONs compile DeepSpeed's `cpu_adam` the first time (about 2 minutes)."""
     pytest.importorskip("deepspeed")
-    repo = Path(__file__).resolve().parents[2]
-    config = json.loads((repo / "deepspeed_configs" / f"zero{stage}.json").read_text())
-    config["bf16"] = {"enabled": False}  # CPU run in fp32, like the DDP reference
-    if stage == 3:
-        config["zero_optimization"]["stage3_param_persistence_threshold"] = 0  # really shard the tiny model
-    ds_json = tmp_path / "ds.json"
-    ds_json.write_text(json.dumps(config))
-    zero = _launch(tmp_path / "zero", deepspeed=ds_json, model_as_path=model_as_path)
-    ddp = _launch(tmp_path / "ddp")
+    shipped = json.loads(path.read_text())
+    stage = shipped["zero_optimization"]["stage"]
+    ds_json = path if as_shipped else _really_sharded_copy(path, tmp_path)
+    zero = _launch(tmp_path, deepspeed=ds_json, model_as_path=model_as_path)
     _check(zero)
-    for a, b in zip(_step_logs(zero[0]), _step_logs(ddp[0]), strict=True):
+    for a, b in zip(_step_logs(zero[0]), _step_logs(ddp_run[0]), strict=True):
         for key in ("loss", "reward", "kl", "answer_logp", "grad_norm"):
             assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-4), key
+    for rank in zero:
+        ds = rank["deepspeed"]
+        assert ds["stage"] == stage
+        assert (ds["bf16"], ds["fp16"]) == (False, False)  # "auto", resolved from bf16=False / fp16=False
+        assert ds["policy"]["dtypes"] == ["torch.float32"]
+        policy, reference = ds["policy"], ds["reference"]  # beta > 0: a reference is built
+        if "offload_optimizer" in shipped["zero_optimization"]:
+            assert ds["optimizers"][-1] == "DeepSpeedCPUAdam"  # from the JSON's "optimizer" block
+        if stage == 2:  # gradients and optimizer states are sharded, the weights are whole on every process
+            assert policy["whole"] == policy["full"] and reference["whole"] == reference["full"]
+            continue
+        for part in (policy, reference):
+            assert part["partition"] * 2 == pytest.approx(part["full"], abs=16)  # half each (padding aside)
+        # Between forward passes only the parameters under the persistence threshold stay whole: for the policy
+        # ("auto" = 10 x hidden size = 320) the 5 norm weights of 32; with the threshold at 0, nothing.
+        assert policy["whole"] == (5 * 32 if as_shipped else 0)
+        if not as_shipped:
+            assert reference["whole"] == 0
+
+
+@pytest.mark.slow
+def test_shipped_accelerate_yaml_with_bf16_off(tmp_path, ddp_run):
+    """`accelerate launch --config_file deepspeed_configs/accelerate/zero3_1node_8gpu.yaml` (its zero3.json, both
+    unchanged; `--num_processes 2` on the command line) with bf16=False in the training config: the YAML sets no
+    `mixed_precision`, the JSON's "auto" follows the training config. Same numbers as DDP."""
+    pytest.importorskip("deepspeed")
+    yaml_path = REPO_ROOT / "deepspeed_configs" / "accelerate" / "zero3_1node_8gpu.yaml"
+    zero = _launch(tmp_path, model_as_path=True, accelerate_config=yaml_path.relative_to(REPO_ROOT))
+    _check(zero)
+    for a, b in zip(_step_logs(zero[0]), _step_logs(ddp_run[0]), strict=True):
+        for key in ("loss", "reward", "kl", "answer_logp", "grad_norm"):
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-4), key
+    for rank in zero:
+        ds = rank["deepspeed"]
+        assert (ds["stage"], ds["bf16"], ds["fp16"]) == (3, False, False)
+        assert ds["policy"]["whole"] == 5 * 32  # "auto" persistence threshold: only the norms stay whole

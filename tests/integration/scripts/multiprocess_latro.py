@@ -5,6 +5,12 @@ advantages and rewards recomputed from independent forward passes, so the test c
 processes get correct leave-one-out baselines and that the logged reward is the mean over all processes.
 
     torchrun --nproc_per_node 2 tests/integration/scripts/multiprocess_latro.py OUT_DIR MODEL_DIR [DEEPSPEED_JSON]
+    accelerate launch --config_file deepspeed_configs/accelerate/zero3_1node_8gpu.yaml --num_processes 2 \
+        tests/integration/scripts/multiprocess_latro.py OUT_DIR MODEL_DIR "" 1    # DeepSpeed from the launcher
+
+Training runs in fp32 (`bf16=False`): a DeepSpeed JSON must leave precision to the training config ("auto"). Under
+DeepSpeed each process also records the precision DeepSpeed resolved, the optimizer chain, and how the policy's and
+the reference's parameters are held (full size, this process's partition, elements resident whole).
 """
 
 import json
@@ -29,6 +35,37 @@ def sequence_logps(model, batch):
     token_logps = torch.log_softmax(logits.float(), -1).gather(-1, input_ids[:, 1:, None]).squeeze(-1)
     completion = token_logps[:, -batch["completion_ids"].size(1) :]
     return (completion * batch["rationale_mask"]).sum(1), (completion * batch["answer_mask"]).sum(1)
+
+
+def partitioning(model) -> dict:
+    """Parameter elements of the model (ZeRO-3 keeps the full size in ``ds_numel``), of its partition on this process
+    (``ds_tensor``), and those resident whole between forward passes (under ZeRO-3 only the persistent parameters,
+    smaller than ``stage3_param_persistence_threshold``; the others are released to an empty tensor)."""
+    params = list(model.parameters())
+    return {
+        "full": sum(getattr(p, "ds_numel", p.numel()) for p in params),
+        "partition": sum(p.ds_tensor.numel() if hasattr(p, "ds_tensor") else p.numel() for p in params),
+        "whole": sum(p.data.numel() for p in params),
+        "dtypes": sorted({str(p.dtype) for p in params}),
+    }
+
+
+def deepspeed_record(trainer) -> dict:
+    config = trainer.accelerator.state.deepspeed_plugin.deepspeed_config
+    record = {
+        "stage": config["zero_optimization"]["stage"],
+        "bf16": config.get("bf16", {}).get("enabled"),
+        "fp16": config.get("fp16", {}).get("enabled"),
+        "policy": partitioning(trainer.model_wrapped),
+        "optimizers": [],  # accelerate's wrapper > DeepSpeed's ZeRO optimizer > the one that updates (torch or CPU Adam)
+    }
+    optimizer = trainer.optimizer
+    while optimizer is not None and len(record["optimizers"]) < 5:
+        record["optimizers"].append(type(optimizer).__name__)
+        optimizer = getattr(optimizer, "optimizer", None)
+    if trainer.ref_model is not None:
+        record["reference"] = {"type": type(trainer.ref_model).__name__, **partitioning(trainer.ref_model)}
+    return record
 
 
 class RecordingTrainer(LaTROTrainer):
@@ -86,6 +123,8 @@ def main(
     trainer.train()
     rank = trainer.accelerator.process_index
     result = {"rank": rank, "records": trainer.records, "log_history": trainer.state.log_history}
+    if trainer.is_deepspeed_enabled:
+        result["deepspeed"] = deepspeed_record(trainer)
     Path(out_dir, f"rank{rank}.json").write_text(json.dumps(result))
     trainer.accelerator.wait_for_everyone()
     if dist.is_initialized():
