@@ -103,7 +103,15 @@ def sample_rationales(
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
-    output = policy.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=generation_config)
+    # transformers fills every field left unset above from the model's own generation_config (a chat model's
+    # repetition penalty, min_p, ...): a blank one in its place keeps the samples those of the policy itself.
+    own, policy.generation_config = policy.generation_config, GenerationConfig()
+    try:
+        output = policy.generate(
+            input_ids=input_ids, attention_mask=attention_mask, generation_config=generation_config
+        )
+    finally:
+        policy.generation_config = own
     return output[:, width:].tolist()
 
 

@@ -113,9 +113,12 @@ class Stages:
             print(f"[skip] {name}: {path} exists", flush=True)
         else:
             print(f"\n[{time.strftime('%H:%M:%S')}] {name}", flush=True)
-            started = time.time()
+            started, cpu_started = time.time(), time.process_time()
             result = fn()
             result["wall_seconds"] = round(time.time() - started, 1)
+            # CPU time of this process (all its threads): unlike wall time, it does not grow while the run is paused
+            # or shares the cores with other work.
+            result["cpu_seconds"] = round(time.process_time() - cpu_started, 1)
             result["settings"] = settings
             path.write_text(json.dumps(result, indent=1))
         if name == self.until:
@@ -157,11 +160,9 @@ def run_eval(model, tokenizer, dataset, out_dir: Path, k: int, max_new_tokens: i
 
 
 def lora_config(r: int):
-    from peft import LoraConfig
+    from latro_trl.warm_start import attention_lora
 
-    return LoraConfig(
-        r=r, lora_alpha=2 * r, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], task_type="CAUSAL_LM"
-    )
+    return attention_lora(r)
 
 
 def train_sft(args, train_set, out_dir: Path) -> dict:

@@ -41,7 +41,12 @@ def make_parser() -> argparse.ArgumentParser:
     gen = parser.add_argument_group("generation")
     gen.add_argument("--num-samples", type=int, default=8, help="k of maj@k (1 disables sampling)")
     gen.add_argument("--no-greedy", action="store_true", help="skip greedy decoding")
-    gen.add_argument("--max-new-tokens", type=int, default=256, help="reply length limit")
+    gen.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=None,
+        help="reply length limit (default: LaTROConfig's max_completion_length default + 32, as `latro eval`)",
+    )
     gen.add_argument("--batch-size", type=int, default=16, help="sequences per generate call")
     gen.add_argument("--seed", type=int, default=0, help="sampling seed")
     run = parser.add_argument_group("run")
@@ -85,7 +90,10 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from latro_trl.evaluation import evaluate, load_model_for_eval
+    from latro_trl.evaluation.generation import default_max_new_tokens
 
+    if args.max_new_tokens is None:
+        args.max_new_tokens = default_max_new_tokens()  # recorded in results.json as the number used
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     output_dir = Path(args.output_dir)

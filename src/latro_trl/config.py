@@ -9,6 +9,7 @@ from transformers.utils import is_torch_bf16_gpu_available
 from trl import RLOOConfig
 
 from .data.prompts import ANSWER_TEMPLATE
+from .objective import REWARD_TYPES
 
 DEFAULT_STOP_MARKERS = ["The answer is", "the answer is", "The final answer is", "Answer:"]
 DEFAULT_ANSWER_TEMPLATE = ANSWER_TEMPLATE  # one copy, shared with data preparation and evaluation
@@ -47,6 +48,12 @@ class LaTROConfig(RLOOConfig):
             Weight lambda of the answer log-likelihood term `lambda * log pi(y|x+z)` in the loss. `1.0` is the
             gradient of the paper's objective; `0.0` (the reference code's `sft_penalty` default) trains the
             rationale term alone.
+        reward_type (`str`, *optional*, defaults to `"log_likelihood"`):
+            How the gold answer scores a rationale. `"log_likelihood"` (the paper): reward `log pi(y|x+z)`, objective
+            `E_z[log pi(y|x+z)] - beta * KL`. `"probability"` (VeriFree, arXiv 2505.21493): reward `pi(y|x+z)` and
+            answer term weighted by it, objective `E_z[pi(y|x+z)] - beta * KL`; the reward is floored at 0, so a
+            rationale after which the answer is unlikely gains nothing by getting shorter (the log-likelihood reward
+            can collapse rationales on a model whose own reasoning hurts its answers; see docs/results.md).
         unfinished_penalty_factor (`float` or `None`, *optional*, defaults to `2.0`):
             A rationale that reaches `max_completion_length` without a stop marker or end token gets the answer reward
             `c * mean(answer rewards of the batch)` (negative rewards, so a penalty), as in the reference code.
@@ -120,6 +127,14 @@ class LaTROConfig(RLOOConfig):
             "0.0 = the reference code's default (rationale term only)."
         },
     )
+    reward_type: str = field(
+        default="log_likelihood",
+        metadata={
+            "help": "'log_likelihood' (the paper: reward log pi(y|x+z)) or 'probability' (VeriFree: reward "
+            "pi(y|x+z), answer term weighted by it).",
+            "choices": list(REWARD_TYPES),
+        },
+    )
     unfinished_penalty_factor: float | None = field(
         default=2.0,
         metadata={
@@ -159,6 +174,8 @@ class LaTROConfig(RLOOConfig):
     )
 
     def __post_init__(self):
+        if self.reward_type not in REWARD_TYPES:
+            raise ValueError(f"reward_type={self.reward_type!r}: choose one of {', '.join(REWARD_TYPES)}.")
         if "{answer}" not in self.answer_template:
             raise ValueError(
                 f"answer_template={self.answer_template!r} has no '{{answer}}' placeholder, so the gold answer would "

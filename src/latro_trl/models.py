@@ -65,9 +65,39 @@ def load_model(name_or_path: str = EMBEDDED_MODEL_NAME, dtype: torch.dtype | str
     return model
 
 
-def load_model_and_tokenizer(name_or_path: str = EMBEDDED_MODEL_NAME, **kwargs):
-    """Both at once; see :func:`load_model` and :func:`load_tokenizer`."""
-    return load_model(name_or_path, **kwargs), load_tokenizer(name_or_path)
+def load_model_and_tokenizer(name_or_path: str = EMBEDDED_MODEL_NAME, adapter: str | Path | None = None, **kwargs):
+    """Both at once; see :func:`load_model` and :func:`load_tokenizer`. ``adapter`` is merged in (:func:`merge_adapter`)."""
+    model = load_model(name_or_path, **kwargs)
+    if adapter is not None:
+        model = merge_adapter(model, adapter)
+    return model, load_tokenizer(name_or_path)
+
+
+def merge_adapter(model, adapter: str | Path):
+    """``model`` with a PEFT adapter (e.g. an SFT warm start) merged into its weights: a plain model again.
+
+    Train LaTRO on the result, with or without a new LoRA: the frozen reference is then the merged model, i.e. the
+    warm start, not the raw base (with PEFT the reference is the model with the new adapters off).
+    """
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+
+
+def save_merged(model, tokenizer, directory: str | Path) -> Path:
+    """Save a plain model folder (adapters merged in, tokenizer beside it) that ``from_pretrained`` loads.
+
+    That is what other tools take (lm-eval, vLLM, ``latro eval``). A PEFT model is merged in place, so call this last.
+    """
+    from accelerate.utils import is_peft_model
+
+    if is_peft_model(model):
+        model = model.merge_and_unload()
+    _mark_as_plain_float_model(model)
+    directory = Path(directory)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
 
 
 def _mark_as_plain_float_model(model) -> None:
@@ -83,8 +113,10 @@ def _mark_as_plain_float_model(model) -> None:
         del model.config.quantization_config
 
 
-def model_for_trainer(model_args, training_args):
+def model_for_trainer(model_args, training_args, init_adapter: str | None = None):
     """``(model, processing_class)`` to hand a TRL trainer, from TRL's ``ModelConfig`` and the training config.
+
+    ``init_adapter`` (a warm start, e.g. an SFT LoRA) is merged into the model, which is then loaded as an object.
 
     A hub id or local path is passed on as a string, as TRL's own scripts do: the trainer loads the policy and the
     reference itself (sharded from the start under ZeRO-3), with ``revision`` / ``dtype`` / ``attn_implementation``
@@ -92,8 +124,10 @@ def model_for_trainer(model_args, training_args):
     object, with its tokenizer.
     """
     name = model_args.model_name_or_path or EMBEDDED_MODEL_NAME
-    if name == EMBEDDED_MODEL_NAME:
-        return load_model_and_tokenizer(name)
+    if name == EMBEDDED_MODEL_NAME or init_adapter is not None:
+        dtype = model_args.dtype if name != EMBEDDED_MODEL_NAME and model_args.dtype is not None else "auto"
+        kwargs = {} if name == EMBEDDED_MODEL_NAME else {"dtype": dtype, "revision": model_args.model_revision}
+        return load_model_and_tokenizer(name, adapter=init_adapter, **kwargs)
     training_args.model_init_kwargs = {
         "revision": model_args.model_revision,
         "dtype": model_args.dtype,

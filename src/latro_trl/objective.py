@@ -8,6 +8,14 @@ between a question ``x`` and its gold answer ``y``; the policy both samples rati
     A_ik = r_ik - 1/(K-1) * sum_{j != k} r_ij                                                 (RLOO baseline)
     L    = -1/N * sum_ik [A_ik * log pi(z_ik | x_i) + lambda * log pi(y_i | x_i + z_ik)]      (the loss)
 
+Reward variants (``reward_type``), each the exact gradient of its own objective with the same estimator:
+
+    "log_likelihood" (LaTRO):  J = E_z[log pi(y|x+z)] - beta * KL;  answer reward log pi(y|x+z), answer-term weight 1
+    "probability" (VeriFree):  J = E_z[pi(y|x+z)]     - beta * KL;  answer reward pi(y|x+z), answer-term weight pi(y|x+z)
+
+The probability reward is floored at 0: a rationale after which the gold answer is unlikely gains nothing by being
+shorter, which is what makes log-likelihood rewards collapse rationales on weak models (VeriFree, arXiv 2505.21493).
+
 Nothing here knows about models, tokenizers, accelerators or configs: tensors and masks in, tensors out.
 
 Shapes: ``N`` sequences (groups of ``K`` consecutive rows share a question), ``T`` scored token positions.
@@ -36,6 +44,37 @@ def kl_estimate(rationale_logps: torch.Tensor, ref_rationale_logps: torch.Tensor
     return rationale_logps - ref_rationale_logps
 
 
+REWARD_TYPES = ("log_likelihood", "probability")
+
+
+def answer_rewards(answer_logps: torch.Tensor, reward_type: str) -> torch.Tensor:
+    """The answer part of the self-reward, detached: ``log pi(y|x+z)`` or ``pi(y|x+z)`` (see the module docstring).
+
+    Shapes:
+        answer_logps: (N,) -> (N,)
+    """
+    answer_logps = answer_logps.detach()
+    if reward_type == "log_likelihood":
+        return answer_logps
+    if reward_type == "probability":
+        return answer_logps.exp()
+    raise ValueError(f"reward_type must be one of {REWARD_TYPES}, got {reward_type!r}.")
+
+
+def answer_term_weights(answer_logps: torch.Tensor, reward_type: str) -> torch.Tensor:
+    """Per-row weight of the answer term ``log pi(y|x+z)`` in the loss, detached.
+
+    1 for the log-likelihood reward; ``pi(y|x+z)`` for the probability reward, because
+    ``grad pi(y|x+z) = pi(y|x+z) * grad log pi(y|x+z)`` (VeriFree's weighted answer term).
+
+    Shapes:
+        answer_logps: (N,) -> (N,)
+    """
+    if reward_type == "log_likelihood":
+        return torch.ones_like(answer_logps).detach()
+    return answer_rewards(answer_logps, reward_type)
+
+
 def penalize_unfinished(answer_logps: torch.Tensor, finished: torch.Tensor, penalty_factor: float) -> torch.Tensor:
     """Replace the answer reward of rationales that never stopped by ``penalty_factor`` times the batch mean.
 
@@ -57,19 +96,20 @@ def penalize_unfinished(answer_logps: torch.Tensor, finished: torch.Tensor, pena
 
 
 def latro_rewards(
-    answer_logps: torch.Tensor,
+    answer_rewards: torch.Tensor,
     rationale_logps: torch.Tensor,
     ref_rationale_logps: torch.Tensor | None,
     beta: float,
 ) -> torch.Tensor:
-    """Self-reward ``r = log pi(y|x+z) - beta * (log pi(z|x) - log pi_0(z|x))``, detached from the graph.
+    """Self-reward ``r = R(y|x+z) - beta * (log pi(z|x) - log pi_0(z|x))``, detached from the graph.
 
+    ``answer_rewards`` is ``R(y|x+z)``: ``log pi(y|x+z)`` for LaTRO (see :func:`answer_rewards` for the variants).
     ``ref_rationale_logps`` may be ``None`` only when ``beta == 0``.
 
     Shapes:
-        answer_logps, rationale_logps, ref_rationale_logps: (N,) -> (N,)
+        answer_rewards, rationale_logps, ref_rationale_logps: (N,) -> (N,)
     """
-    rewards = answer_logps.detach()
+    rewards = answer_rewards.detach()
     if beta != 0.0:
         if ref_rationale_logps is None:
             raise ValueError("`ref_rationale_logps` is required when beta != 0.")
@@ -122,22 +162,25 @@ def latro_loss(
     advantages: torch.Tensor,
     answer_coef: float,
     valid: torch.Tensor | None = None,
+    answer_weights: torch.Tensor | None = None,
 ) -> LaTROLoss:
-    """``L = -mean_ik [A_ik * log pi(z_ik|x_i) + lambda * log pi(y_i|x_i+z_ik)]`` (LaTRO's gradient, Eq. 5).
+    """``L = -mean_ik [A_ik * log pi(z_ik|x_i) + lambda * w_ik * log pi(y_i|x_i+z_ik)]`` (LaTRO's gradient, Eq. 5).
 
     The first term is REINFORCE on the rationale with the self-reward advantage; the second is maximum likelihood of
     the gold answer after the rationale (``answer_coef = lambda``; 1 is the paper's gradient, 0 the reference code's
-    default). Rows with ``valid = False`` (non-finite rewards or log-probs) contribute exactly zero and no gradient,
-    but still count in the mean, so the scale of the update does not depend on how many rows were dropped.
+    default), weighted by ``answer_weights`` ``w`` (1 when ``None``; see :func:`answer_term_weights`). Rows with
+    ``valid = False`` (non-finite rewards or log-probs) contribute exactly zero and no gradient, but still count in
+    the mean, so the scale of the update does not depend on how many rows were dropped.
 
     Shapes:
-        rationale_logps, answer_logps, advantages, valid: (N,) -> scalars
+        rationale_logps, answer_logps, advantages, valid, answer_weights: (N,) -> scalars
     """
     if valid is None:
         valid = torch.isfinite(rationale_logps) & torch.isfinite(answer_logps) & torch.isfinite(advantages)
     zeros = torch.zeros_like(rationale_logps)
     policy_terms = torch.where(valid, -advantages.detach() * rationale_logps, zeros)
-    answer_terms = torch.where(valid, -answer_logps, zeros)
+    weighted = answer_logps if answer_weights is None else answer_weights.detach() * answer_logps
+    answer_terms = torch.where(valid, -weighted, zeros)
     policy_loss = policy_terms.mean()
     answer_loss = answer_terms.mean()
     loss = policy_loss + answer_coef * answer_loss if answer_coef != 0.0 else policy_loss

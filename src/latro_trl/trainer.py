@@ -33,7 +33,16 @@ from trl.trainer.utils import add_fused_lm_head, disable_dropout_in_model, pad, 
 
 from .callbacks import SaveOnInterruptCallback
 from .config import LaTROConfig
-from .objective import latro_loss, latro_rewards, penalize_unfinished, rloo_advantages, sequence_logps
+from .evaluation.generation import hide_model_generation_config
+from .objective import (
+    answer_rewards,
+    answer_term_weights,
+    latro_loss,
+    latro_rewards,
+    penalize_unfinished,
+    rloo_advantages,
+    sequence_logps,
+)
 from .sequences import RationaleCut, assemble_scoring_batch, cut_rationale, format_answer, turn_end_text
 from .validation import (
     check_answers,
@@ -88,8 +97,10 @@ class LaTROTrainer(RLOOTrainer):
         eval_dataset, processing_class, callbacks, optimizers, peft_config, quantization_config:
             As for [`~trl.RLOOTrainer`].
         ref_model ([`~transformers.PreTrainedModel`], *optional*):
-            The frozen reference pi_0. Defaults to a copy of the initial policy (to the adapter-free base model with
-            PEFT). Not used when `beta == 0`.
+            The frozen reference pi_0. Defaults to the initial policy: a frozen copy of it; with a new `peft_config`,
+            the model with the new adapters off; for a [`~peft.PeftModel`] that already carries a trained adapter
+            (a warm start), a frozen copy of that adapter. Not used when `beta == 0`. To warm-start from an SFT
+            adapter with a fresh LoRA, merge it first (`latro_trl.models.merge_adapter`).
     """
 
     _tag_names = ["trl", "latro"]
@@ -174,7 +185,7 @@ class LaTROTrainer(RLOOTrainer):
                 "`ref_model` is unused: %s",
                 "beta == 0 means no KL term."
                 if beta == 0.0
-                else "with PEFT the reference is the adapter-free base model.",
+                else "with PEFT the reference is the initial model (new adapters off, or a copy of the given one).",
             )
 
         self.add_callback(SaveOnInterruptCallback())
@@ -235,8 +246,17 @@ class LaTROTrainer(RLOOTrainer):
     # ------------------------------------------------------------------ generation
 
     def _generate_single_turn(self, prompt_ids, images, multimodal_fields):
-        if self.use_vllm or self.use_transformers_continuous_batching or not self.args.stop_generation_at_markers:
+        if self.use_vllm:
             return super()._generate_single_turn(prompt_ids, images, multimodal_fields)
+        # transformers fills every field our generation config leaves unset (min_p, typical_p, no_repeat_ngram_size,
+        # suppress_tokens, ...) from the model's own generation_config, and TRL's guard against that is a no-op on
+        # transformers 5: hide it, so that rationales are samples of the policy itself, as the estimator assumes.
+        with hide_model_generation_config(self.model):
+            if self.use_transformers_continuous_batching or not self.args.stop_generation_at_markers:
+                return super()._generate_single_turn(prompt_ids, images, multimodal_fields)
+            return self._generate_until_markers(prompt_ids)
+
+    def _generate_until_markers(self, prompt_ids: list[list[int]]) -> list[list[int]]:
         # The plain transformers path, with a stopping criterion that ends a rationale at its stop marker instead of
         # running on to the limit.
         device = self.accelerator.device
@@ -374,12 +394,10 @@ class LaTROTrainer(RLOOTrainer):
         order = torch.argsort(gathered["row_index"])
         every = {key: value[order] for key, value in gathered.items()}
 
-        answer_rewards = every["answer"]
+        scores = answer_rewards(every["answer"], self.args.reward_type)
         if self.args.unfinished_penalty_factor is not None:
-            answer_rewards = penalize_unfinished(
-                every["answer"], every["finished"].bool(), self.args.unfinished_penalty_factor
-            )
-        rewards = latro_rewards(answer_rewards, every["rationale"], every.get("ref"), self.beta)
+            scores = penalize_unfinished(scores, every["finished"].bool(), self.args.unfinished_penalty_factor)
+        rewards = latro_rewards(scores, every["rationale"], every.get("ref"), self.beta)
         num_generations = self.num_generations if mode == "train" else self.num_generations_eval
         advantages = rloo_advantages(rewards, num_generations)
 
@@ -408,7 +426,8 @@ class LaTROTrainer(RLOOTrainer):
             advantages, valid = inputs["advantages"], inputs["valid"]
         else:  # rewards from this very pass (see LaTROConfig.score_with_training_pass)
             advantages, valid = self._advantages(inputs, rationale_logps, answer_logps, mode)
-        out = latro_loss(rationale_logps, answer_logps, advantages, self.args.answer_loss_coef, valid)
+        weights = answer_term_weights(answer_logps, self.args.reward_type)
+        out = latro_loss(rationale_logps, answer_logps, advantages, self.args.answer_loss_coef, valid, weights)
         loss = out.loss
         if self.aux_loss_enabled:
             loss = loss + self.router_aux_loss_coef * aux_loss

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from latro_trl.testing import make_tiny_model, make_tiny_tokenizer
 
@@ -14,7 +15,7 @@ def _latro(*args, timeout=300):
         [sys.executable, "-m", "latro_trl.cli.main", *map(str, args)], capture_output=True, text=True, timeout=timeout
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
-    return result.stdout
+    return result.stdout + result.stderr  # the console as a user sees it (progress bars go to stderr)
 
 
 @pytest.fixture
@@ -118,27 +119,37 @@ def test_eval_writes_predictions_and_summary(tiny_model_dir, tmp_path):
 
 
 def test_demo_runs_end_to_end_on_a_tiny_model(tiny_model_dir, tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     out = _latro(
         "demo",
         "--model",
         tiny_model_dir,
         "--output_dir",
         tmp_path / "demo",
+        "--warm_start_problems",
+        4,
         "--max_steps",
         2,
         "--num_eval",
         4,
-        "--num_val",
+        "--num_reworded",
         4,
-        "--eval_every",
-        1,
         "--max_completion_length",
         8,
     )
-    assert "greedy accuracy (held-out)" in out
+    assert "worded like training (n=4)" in out and "worded differently (n=4)" in out and "p = " in out
+    assert "{'loss'" not in out and "FutureWarning" not in out  # a readable console: no per-step dicts, no notices
     results = json.loads((tmp_path / "demo" / "results.json").read_text())
-    assert set(results["rows"]) >= {"greedy accuracy (held-out)", "reward (train)"}
-    assert (tmp_path / "demo" / "adapter" / "adapter_config.json").exists()
+    assert {"worded like training", "worded differently", "reward"} <= set(results["rows"])
+    assert 0.0 <= results["rows"]["worded differently"]["mcnemar"]["p_value"] <= 1.0
+    for folder in ("start", "final"):  # plain model folders other tools load as they are
+        model = AutoModelForCausalLM.from_pretrained(tmp_path / "demo" / folder)
+        AutoTokenizer.from_pretrained(tmp_path / "demo" / folder)
+        assert not hasattr(model, "peft_config")
+    start = AutoModelForCausalLM.from_pretrained(tmp_path / "demo" / "start").state_dict()
+    final = AutoModelForCausalLM.from_pretrained(tmp_path / "demo" / "final").state_dict()
+    assert any(not torch.equal(start[name], final[name]) for name in start)  # LaTRO changed the merged weights
     assert (tmp_path / "demo" / "training_curves.png").exists()
     history = json.loads((tmp_path / "demo" / "log_history.json").read_text())
-    assert any("eval/accuracy" in entry for entry in history)
+    assert sum("reward" in entry for entry in history) == 2

@@ -323,3 +323,106 @@ def test_generation_stops_right_after_a_stop_marker(model, tokenizer, make_confi
             assert first_with_marker == len(ids), tokenizer.convert_ids_to_tokens(ids)
             stopped += len(ids) < 30
     assert stopped > 0
+
+
+def test_probability_reward_trains_with_rewards_in_the_unit_interval(
+    model, tokenizer, conversational_dataset, make_config
+):
+    args = make_config(reward_type="probability", beta=0.0, unfinished_penalty_factor=None, max_steps=2)
+    trainer = LaTROTrainer(model=model, args=args, train_dataset=conversational_dataset, processing_class=tokenizer)
+    trainer.train()
+    logs = [entry for entry in trainer.state.log_history if "reward" in entry]
+    assert logs and all(0.0 <= entry["reward"] <= 1.0 for entry in logs)
+    # The answer term is weighted by pi(y|x+z) <= 1, so it is at most the unweighted answer NLL (a tiny random model
+    # puts almost no mass on the gold answer: the weighted term is close to 0).
+    assert all(0.0 <= entry["loss/answer"] <= -entry["answer_logp"] for entry in logs)
+
+
+def test_unknown_reward_type_names_the_choices(tmp_path):
+    with pytest.raises(ValueError, match="log_likelihood, probability"):
+        LaTROConfig(output_dir=str(tmp_path), reward_type="accuracy")
+
+
+def _trained_adapter(model):
+    from peft import LoraConfig, get_peft_model
+
+    # init_lora_weights=False: random, non-zero LoRA weights, i.e. an adapter that changes the model (a warm start).
+    config = LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False, task_type="CAUSAL_LM")
+    return get_peft_model(model, config)
+
+
+def test_warm_start_adapter_is_the_reference(model, tokenizer, conversational_dataset, make_config):
+    # A PeftModel whose adapter is the warm start: at learning rate 0 the policy never moves, so the KL sample to the
+    # reference is exactly 0 when the reference is the warm start, and not when it is the raw base (adapters off).
+    warm = _trained_adapter(model)
+    args = make_config(beta=0.1, learning_rate=0.0, max_steps=1)
+    trainer = LaTROTrainer(model=warm, args=args, train_dataset=conversational_dataset, processing_class=tokenizer)
+    trainer.train()
+    assert trainer.state.log_history[0]["kl"] == pytest.approx(0.0, abs=1e-5)
+
+    from trl.trainer.utils import use_adapter
+
+    unwrapped = trainer.accelerator.unwrap_model(trainer.model)
+    prompt = tokenizer("Tom has 3 apples.", return_tensors="pt")
+    with torch.no_grad():
+        warm_logits = unwrapped(**prompt).logits
+        with use_adapter(unwrapped, adapter_name=None):
+            base_logits = unwrapped(**prompt).logits
+    assert not torch.allclose(warm_logits, base_logits)  # the adapter matters: a raw-base reference would differ
+
+
+def test_merged_warm_start_with_a_new_lora(model, tokenizer, conversational_dataset, make_config, tmp_path):
+    from peft import LoraConfig
+
+    from latro_trl.models import merge_adapter
+    from latro_trl.testing import make_tiny_model
+
+    warm = _trained_adapter(model)
+    warm.save_pretrained(tmp_path / "sft_adapter")
+    with torch.no_grad():
+        expected = warm(**tokenizer("Tom has 3 apples.", return_tensors="pt")).logits
+    start = merge_adapter(make_tiny_model(tokenizer), tmp_path / "sft_adapter")  # the same base, fresh
+    with torch.no_grad():
+        assert torch.allclose(start(**tokenizer("Tom has 3 apples.", return_tensors="pt")).logits, expected, atol=1e-5)
+    args = make_config(beta=0.1, learning_rate=0.0, max_steps=1)
+    lora = LoraConfig(r=4, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
+    trainer = LaTROTrainer(
+        model=start, args=args, train_dataset=conversational_dataset, processing_class=tokenizer, peft_config=lora
+    )
+    trainer.train()
+    assert trainer.state.log_history[0]["kl"] == pytest.approx(0.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("stop_at_markers", [True, False])
+def test_training_samples_ignore_the_models_generation_config(
+    model, tokenizer, conversational_dataset, make_config, stop_at_markers, monkeypatch
+):
+    # A chat model's generation_config.json (min_p, typical_p, no-repeat n-grams, suppressed tokens, a minimum length)
+    # must not reach LaTRO's sampling: the estimator needs samples of the policy itself at temperature 1.
+    from transformers import GenerationConfig
+    from transformers.generation.utils import GenerationMixin
+
+    model.generation_config = GenerationConfig(
+        min_p=0.2,
+        typical_p=0.5,
+        no_repeat_ngram_size=2,
+        epsilon_cutoff=0.01,
+        min_new_tokens=3,
+        suppress_tokens=[5],
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    built = []
+    original = GenerationMixin._get_logits_processor
+
+    def spy(self, *args, **kwargs):
+        processors = original(self, *args, **kwargs)
+        built.append([type(p).__name__ for p in processors])
+        return processors
+
+    monkeypatch.setattr(GenerationMixin, "_get_logits_processor", spy)
+    args = make_config(max_steps=1, stop_generation_at_markers=stop_at_markers)
+    trainer = LaTROTrainer(model=model, args=args, train_dataset=conversational_dataset, processing_class=tokenizer)
+    trainer.train()
+    assert built and all(names == [] for names in built), built
+    assert trainer.model.generation_config.min_p == 0.2  # the model's own config is back after generation

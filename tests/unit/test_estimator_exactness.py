@@ -5,15 +5,27 @@ tabular: logits ``a`` for z1, ``b[z1]`` for z2, and ``c[z]`` for the answer afte
 
     J(theta) = sum_z pi(z) log pi(y*|z) - beta * sum_z pi(z) (log pi(z) - log pi_0(z))
 
+for the log-likelihood reward, and for the probability reward (VeriFree)
+
+    J(theta) = sum_z pi(z) pi(y*|z) - beta * sum_z pi(z) (log pi(z) - log pi_0(z)),
+
 and its gradient comes from autograd over the enumeration. The estimator is the one the trainer uses
-(``latro_rewards`` -> ``rloo_advantages`` -> ``latro_loss`` with lambda = 1), averaged over M independent batches of
-K rationales. Tolerance: every coordinate within 5 standard errors (estimated from 40 chunks of the batches), and
+(``answer_rewards`` -> ``latro_rewards`` -> ``rloo_advantages`` -> ``latro_loss`` with lambda = 1 and
+``answer_term_weights``), averaged over M independent batches of K rationales. Tolerance: every coordinate within 5 standard errors (estimated from 40 chunks of the batches), and
 relative L2 error below 3%, with 40 x 1500 batches of K = 4 (240,000 rationales).
 """
 
+import pytest
 import torch
 
-from latro_trl.objective import latro_loss, latro_rewards, rloo_advantages
+from latro_trl.objective import (
+    REWARD_TYPES,
+    answer_rewards,
+    answer_term_weights,
+    latro_loss,
+    latro_rewards,
+    rloo_advantages,
+)
 
 V, GOLD, K, BETA = 3, 1, 4, 0.1
 CHUNKS, BATCHES_PER_CHUNK = 40, 1500
@@ -33,40 +45,59 @@ def _make_params(seed):
     return [torch.randn(V, generator=g), torch.randn(V, V, generator=g), torch.randn(V * V, V, generator=g)]
 
 
-def _exact_gradient(params, ref_log_z):
+def _exact_gradient(params, ref_log_z, reward_type):
     params = [p.clone().requires_grad_(True) for p in params]
     log_z, log_answer = _log_policy(params)
     pi = log_z.exp()
-    objective = (pi * log_answer).sum() - BETA * (pi * (log_z - ref_log_z)).sum()
+    answer_objective = log_answer if reward_type == "log_likelihood" else log_answer.exp()
+    objective = (pi * answer_objective).sum() - BETA * (pi * (log_z - ref_log_z)).sum()
     return torch.autograd.grad(objective, params)
 
 
-def _estimated_gradient(params, ref_log_z, num_batches, generator):
+def _estimated_gradient(params, ref_log_z, num_batches, generator, reward_type):
     params = [p.clone().requires_grad_(True) for p in params]
     log_z, log_answer = _log_policy(params)
     samples = torch.multinomial(log_z.detach().exp(), num_batches * K, replacement=True, generator=generator)
     rationale_logps, answer_logps = log_z[samples], log_answer[samples]
-    rewards = latro_rewards(answer_logps, rationale_logps, ref_log_z[samples], BETA)
+    scores = answer_rewards(answer_logps, reward_type)
+    rewards = latro_rewards(scores, rationale_logps, ref_log_z[samples], BETA)
     advantages = rloo_advantages(rewards, K)
-    loss = latro_loss(rationale_logps, answer_logps, advantages, answer_coef=1.0).loss
+    weights = answer_term_weights(answer_logps, reward_type)
+    loss = latro_loss(rationale_logps, answer_logps, advantages, answer_coef=1.0, answer_weights=weights).loss
     # The loss is the mean over all batches, so its gradient is the mean of the per-batch estimates; ascent = -grad.
     return [-g for g in torch.autograd.grad(loss, params)]
 
 
-def test_estimator_matches_exact_gradient():
+def _flat(grads):
+    return torch.cat([g.reshape(-1) for g in grads])
+
+
+@pytest.mark.parametrize("reward_type", REWARD_TYPES)
+def test_estimator_matches_exact_gradient(reward_type):
     params = _make_params(0)
     ref_log_z, _ = _log_policy(_make_params(1))
-    exact = torch.cat([g.reshape(-1) for g in _exact_gradient(params, ref_log_z)])
+    exact = _flat(_exact_gradient(params, ref_log_z, reward_type))
     generator = torch.Generator().manual_seed(123)
     chunks = torch.stack(
         [
-            torch.cat([g.reshape(-1) for g in _estimated_gradient(params, ref_log_z, BATCHES_PER_CHUNK, generator)])
+            _flat(_estimated_gradient(params, ref_log_z, BATCHES_PER_CHUNK, generator, reward_type))
             for _ in range(CHUNKS)
         ]
     )
     mean, stderr = chunks.mean(0), chunks.std(0) / CHUNKS**0.5
     assert ((mean - exact).abs() <= 5 * stderr + 1e-6).all(), (mean - exact).abs() / stderr
     assert (mean - exact).norm() / exact.norm() < 0.03
+
+
+def test_each_variant_is_told_apart_from_the_other_objective():
+    # The test above can fail: each estimator is far from the other objective's exact gradient.
+    params = _make_params(0)
+    ref_log_z, _ = _log_policy(_make_params(1))
+    generator = torch.Generator().manual_seed(5)
+    for estimated_type, other_type in (REWARD_TYPES, REWARD_TYPES[::-1]):
+        estimate = _flat(_estimated_gradient(params, ref_log_z, 20_000, generator, estimated_type))
+        other = _flat(_exact_gradient(params, ref_log_z, other_type))
+        assert (estimate - other).norm() / other.norm() > 0.1
 
 
 def test_without_baseline_the_estimator_is_still_unbiased_but_noisier():

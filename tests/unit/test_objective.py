@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 from torch.testing import assert_close
 
 from latro_trl.objective import (
+    answer_rewards,
+    answer_term_weights,
     kl_estimate,
     latro_loss,
     latro_rewards,
@@ -35,6 +37,30 @@ def test_rewards_hand_computed():
     ref = torch.tensor([-12.0, -3.0])
     assert_close(latro_rewards(answer, rationale, ref, beta=0.1), torch.tensor([-2.0 - 0.2, -0.5 + 0.1]))
     assert_close(latro_rewards(answer, rationale, None, beta=0.0), answer)
+
+
+def test_answer_rewards_and_weights_hand_computed():
+    logps = torch.tensor([0.0, math.log(0.25), -float("inf")], requires_grad=True)
+    assert_close(answer_rewards(logps, "log_likelihood"), logps.detach())
+    assert_close(answer_rewards(logps, "probability"), torch.tensor([1.0, 0.25, 0.0]))
+    assert_close(answer_term_weights(logps, "log_likelihood"), torch.ones(3))
+    assert_close(answer_term_weights(logps, "probability"), torch.tensor([1.0, 0.25, 0.0]))
+    for reward_type in ("log_likelihood", "probability"):
+        assert not answer_rewards(logps, reward_type).requires_grad
+        assert not answer_term_weights(logps, reward_type).requires_grad
+    with pytest.raises(ValueError, match="reward_type must be one of"):
+        answer_rewards(logps, "accuracy")
+
+
+def test_weighted_answer_term_hand_computed():
+    # L = -mean[A * log pi(z) + lambda * w * log pi(y|z)] with w = [0.5, 0.25], A = [1, -1], lambda = 2
+    rationale = torch.tensor([-2.0, -4.0], requires_grad=True)
+    answer = torch.tensor([-1.0, -3.0], requires_grad=True)
+    out = latro_loss(rationale, answer, torch.tensor([1.0, -1.0]), 2.0, answer_weights=torch.tensor([0.5, 0.25]))
+    assert_close(out.answer_loss, torch.tensor((0.5 * 1.0 + 0.25 * 3.0) / 2))
+    assert_close(out.loss, torch.tensor((2.0 - 4.0) / 2 + 2.0 * (0.5 + 0.75) / 2))
+    out.loss.backward()
+    assert_close(answer.grad, torch.tensor([-2.0 * 0.5 / 2, -2.0 * 0.25 / 2]))
 
 
 def test_rewards_need_reference_when_beta_positive():

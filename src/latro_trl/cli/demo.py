@@ -1,7 +1,15 @@
-"""`latro demo`: see LaTRO train a real model on a laptop CPU, with no downloads.
+"""`latro demo`: see LaTRO improve a real model on a laptop CPU, with no downloads.
 
-Embedded SmolLM2-135M-Instruct, offline arithmetic word problems, LoRA. Evaluates greedy accuracy on held-out
-problems, trains, evaluates again, prints a before/after table, saves the adapter, the metrics and a plot.
+The embedded SmolLM2-135M-Instruct and offline arithmetic word problems (1-2 steps):
+
+1. a supervised warm start: LoRA on a few problems with gold rationales, merged into the weights (``start/``);
+2. LaTRO from that start, on other problems with their answers only (a new LoRA; the reference is the start);
+3. greedy accuracy of the start and of the final model (``final/``, merged) on held-out problems worded like the
+   training ones and on a family worded differently (``latro_trl.data.load_reworded``), with 95% intervals and an
+   exact McNemar test on the same problems.
+
+``start/`` and ``final/`` are plain model folders with their tokenizer: ``AutoModelForCausalLM.from_pretrained``,
+lm-eval, vLLM and ``latro eval --model_name_or_path`` take them as they are.
 """
 
 from __future__ import annotations
@@ -11,57 +19,136 @@ import json
 import time
 from pathlib import Path
 
+# The metrics shown in the training progress bars (log key -> label).
+LATRO_PROGRESS = {"reward": "reward", "answer_logp": "log p(y)", "rationale/mean_length": "len(z)"}
+SFT_PROGRESS = {"loss": "loss"}
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("demo", help="Embedded model, offline problems: evaluate, train, evaluate.")
+    parser = subparsers.add_parser(
+        "demo", help="Embedded model, offline problems: warm start, LaTRO, before/after.", description=__doc__
+    )
     parser.add_argument("--output_dir", default="latro-demo")
     parser.add_argument("--model", default=None, help="Hub id or local folder; default: the embedded SmolLM2-135M.")
-    parser.add_argument("--max_steps", type=int, default=16, help="Optimizer steps.")
-    parser.add_argument("--questions_per_step", type=int, default=2)
+    parser.add_argument(
+        "--warm_start_problems",
+        type=int,
+        default=64,
+        help="Problems with gold rationales for the supervised warm start (0: start LaTRO from the model as it is).",
+    )
+    parser.add_argument("--warm_start_learning_rate", type=float, default=3e-4)
+    parser.add_argument("--max_steps", type=int, default=24, help="LaTRO optimizer steps.")
+    parser.add_argument("--questions_per_step", type=int, default=2, help="Answer-only problems per LaTRO step.")
     parser.add_argument("--num_generations", type=int, default=4, help="K rationales per question.")
-    parser.add_argument("--max_completion_length", type=int, default=80, help="Rationale limit (tokens).")
-    parser.add_argument("--learning_rate", type=float, default=3e-4)
+    parser.add_argument("--max_completion_length", type=int, default=96, help="Rationale limit L (tokens).")
+    parser.add_argument("--learning_rate", type=float, default=5e-5, help="LaTRO's learning rate (LoRA).")
     parser.add_argument("--beta", type=float, default=0.05)
+    parser.add_argument("--reward_type", default="log_likelihood", choices=["log_likelihood", "probability"])
     parser.add_argument("--lora_r", type=int, default=16)
-    parser.add_argument("--num_eval", type=int, default=40, help="Held-out problems evaluated before and after.")
-    parser.add_argument("--eval_every", type=int, default=8, help="Validation accuracy every N steps (0 = off).")
-    parser.add_argument("--num_val", type=int, default=16, help="Validation problems for the curve.")
-    parser.add_argument("--max_steps_per_problem", type=int, default=2, help="Arithmetic steps per problem.")
+    parser.add_argument("--num_eval", type=int, default=80, help="Held-out problems worded like the training ones.")
+    parser.add_argument("--num_reworded", type=int, default=80, help="Held-out problems worded differently.")
     parser.add_argument("--seed", type=int, default=0)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
-    from peft import LoraConfig
 
-    from latro_trl import LaTROConfig, LaTROTrainer
-    from latro_trl.data import load_synthetic
-    from latro_trl.evaluation import AccuracyCallback, evaluate
-    from latro_trl.models import EMBEDDED_MODEL_NAME, load_model_and_tokenizer
+    from latro_trl.models import EMBEDDED_MODEL_NAME, load_model_and_tokenizer, save_merged
 
+    _quiet_libraries()
     started = time.time()
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(args.seed)
-    problems = dict(seed=args.seed, min_steps=1, max_steps=args.max_steps_per_problem)
-    num_train = args.max_steps * args.questions_per_step
-    train_set = load_synthetic("train", n=num_train, **problems)
-    val_set = load_synthetic("validation", n=args.num_val, **problems)
-    test_set = load_synthetic("test", n=args.num_eval, **problems)
+    data = _data(args)
 
-    _phase(f"1/4 loading {args.model or 'the embedded SmolLM2-135M-Instruct'}; {num_train} training problems", started)
+    _phase(f"1/5 loading {args.model or 'the embedded SmolLM2-135M-Instruct'}", started)
     model, tokenizer = load_model_and_tokenizer(args.model or EMBEDDED_MODEL_NAME)
-    eval_kwargs = dict(max_new_tokens=args.max_completion_length + 16, batch_size=16)
 
-    _phase(f"2/4 greedy accuracy before training on {len(test_set)} held-out problems", started)
-    before = evaluate(model, tokenizer, test_set, output_dir=output_dir / "eval_before", **eval_kwargs)
+    if args.warm_start_problems:
+        _phase(f"2/5 warm start: LoRA SFT on {args.warm_start_problems} problems with gold rationales", started)
+        model = _warm_start(model, tokenizer, data["rationales"], output_dir, args)
+    else:
+        _phase("2/5 no warm start (--warm_start_problems 0): LaTRO starts from the model as it is", started)
+    save_merged(model, tokenizer, output_dir / "start")
 
+    _phase(f"3/5 greedy accuracy of the start on {len(data['test'])} + {len(data['reworded'])} held-out", started)
+    before = _evaluate(model, tokenizer, data, output_dir / "eval_start", args)
+
+    num_answers = len(data["answers"])
     _phase(
-        f"3/4 LaTRO: {args.max_steps} steps x {args.questions_per_step} questions x K={args.num_generations}", started
+        f"4/5 LaTRO on {num_answers} answer-only problems: {args.max_steps} steps x K={args.num_generations}", started
     )
+    trainer = _latro(model, tokenizer, data["answers"], output_dir, args)
+
+    _phase("5/5 greedy accuracy of the final model on the same problems", started)
+    after = _evaluate(trainer.model, tokenizer, data, output_dir / "eval_final", args)
+    history = trainer.state.log_history
+    save_merged(trainer.model, tokenizer, output_dir / "final")
+
+    (output_dir / "log_history.json").write_text(json.dumps(history, indent=1))
+    results = _report(before, after, history, time.time() - started)
+    (output_dir / "results.json").write_text(json.dumps(results, indent=1))
+    plot = _plot(history, output_dir / "training_curves.png")
+    print(f"\nmodels: {output_dir / 'start'} (before LaTRO), {output_dir / 'final'} (after); metrics: results.json")
+    if plot:
+        print(f"plot: {plot}")
+    return 0
+
+
+def _quiet_libraries() -> None:
+    # The demo's console is for the reader: library deprecation notices and per-step dicts would bury the table.
+    import warnings
+
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # weight-loading bars
+    datasets.disable_progress_bars()  # tokenizing bars
+
+
+def _data(args: argparse.Namespace) -> dict:
+    from latro_trl.data import load_reworded, load_synthetic
+
+    knobs = dict(seed=args.seed, min_steps=1, max_steps=2)
+    num_answers = args.max_steps * args.questions_per_step
+    train = load_synthetic("train", n=args.warm_start_problems + num_answers, **knobs)
+    return {
+        "rationales": train.select(range(args.warm_start_problems)),
+        "answers": train.select(range(args.warm_start_problems, len(train))).select_columns(["prompt", "answer"]),
+        "test": load_synthetic("test", n=args.num_eval, **knobs),
+        "reworded": load_reworded(n=args.num_reworded, seed=args.seed),
+    }
+
+
+def _warm_start(model, tokenizer, dataset, output_dir: Path, args: argparse.Namespace):
+    from latro_trl.warm_start import supervised_warm_start
+
+    trainer = supervised_warm_start(
+        model,
+        tokenizer,
+        dataset,
+        output_dir / "warm_start",
+        learning_rate=args.warm_start_learning_rate,
+        lora_r=args.lora_r,
+        seed=args.seed,
+        progress_metrics=SFT_PROGRESS,
+    )
+    return trainer.model.merge_and_unload()
+
+
+def _latro(model, tokenizer, dataset, output_dir: Path, args: argparse.Namespace):
+    from latro_trl import LaTROConfig, LaTROTrainer
+    from latro_trl.callbacks import use_compact_progress
+    from latro_trl.warm_start import attention_lora
+
     config = LaTROConfig(
         output_dir=str(output_dir / "checkpoints"),
+        reward_type=args.reward_type,
         num_generations=args.num_generations,
         per_device_train_batch_size=args.questions_per_step * args.num_generations,
         max_completion_length=args.max_completion_length,
@@ -74,36 +161,35 @@ def run(args: argparse.Namespace) -> int:
         save_steps=max(1, args.max_steps // 2),
         save_total_limit=1,
         gradient_checkpointing=False,
+        dataloader_pin_memory=False,
         report_to="none",
         seed=args.seed,
     )
-    lora = LoraConfig(
-        r=args.lora_r,
-        lora_alpha=2 * args.lora_r,
-        target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
-        task_type="CAUSAL_LM",
-    )
     trainer = LaTROTrainer(
-        model=model, args=config, train_dataset=train_set, processing_class=tokenizer, peft_config=lora
+        model=model,
+        args=config,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=attention_lora(args.lora_r),
     )
-    if args.eval_every:
-        AccuracyCallback(val_set, tokenizer, every_n_steps=args.eval_every, **eval_kwargs).attach(trainer)
+    use_compact_progress(trainer, LATRO_PROGRESS, "LaTRO")
     trainer.train()
-    trainer.save_model(str(output_dir / "adapter"))
+    return trainer
 
-    _phase(f"4/4 greedy accuracy after training on the same {len(test_set)} problems", started)
-    after = evaluate(trainer.model, tokenizer, test_set, output_dir=output_dir / "eval_after", **eval_kwargs)
 
-    history = trainer.state.log_history
-    (output_dir / "log_history.json").write_text(json.dumps(history, indent=1))
-    results = _report(before, after, history, time.time() - started)
-    (output_dir / "results.json").write_text(json.dumps(results, indent=1))
-    plot = _plot(history, output_dir / "training_curves.png")
-    print(
-        f"\nadapter: {output_dir / 'adapter'}\nmetrics: {output_dir / 'results.json'}"
-        + (f"\nplot: {plot}" if plot else "")
-    )
-    return 0
+def _evaluate(model, tokenizer, data: dict, output_dir: Path, args: argparse.Namespace) -> dict:
+    """Greedy accuracy on each held-out family, with each problem's correctness (for the paired test)."""
+    from latro_trl.evaluation import evaluate
+
+    results = {}
+    for split in ("test", "reworded"):
+        folder = output_dir / split
+        summary = evaluate(
+            model, tokenizer, data[split], max_new_tokens=args.max_completion_length + 16, output_dir=folder
+        )
+        records = [json.loads(line) for line in (folder / "predictions.jsonl").read_text().splitlines()]
+        results[split] = {"greedy": summary["greedy"], "correct": [record["correct"] for record in records]}
+    return results
 
 
 def _phase(message: str, started: float) -> None:
@@ -111,25 +197,36 @@ def _phase(message: str, started: float) -> None:
 
 
 def _report(before: dict, after: dict, history: list[dict], seconds: float) -> dict:
+    from latro_trl.evaluation.scoring import mcnemar_exact
+
+    rows = {}
+    print(f"\n{'greedy accuracy, %':34}{'start':>20}{'final':>20}   paired test (same problems)")
+    for split, label in (("test", "worded like training"), ("reworded", "worded differently")):
+        a, b = before[split], after[split]
+        test = mcnemar_exact(a["correct"], b["correct"])
+        rows[label] = {"start": a["greedy"], "final": b["greedy"], "mcnemar": test}
+        name = f"{label} (n={a['greedy']['n']})"
+        print(
+            f"{name:34}{_interval(a['greedy']):>20}{_interval(b['greedy']):>20}   "
+            f"only final right {test['only_second']}, only start right {test['only_first']}, "
+            f"p = {test['p_value']:.3g}"
+        )
     steps = [entry for entry in history if "reward" in entry]
     first, last = steps[0], steps[-1]
-    rows = [
-        ("greedy accuracy (held-out)", before["greedy"]["accuracy"], after["greedy"]["accuracy"]),
-        ("answer log-likelihood (train)", first["answer_logp"], last["answer_logp"]),
-        ("reward (train)", first["reward"], last["reward"]),
-        ("rationale length (tokens)", first["rationale/mean_length"], last["rationale/mean_length"]),
-        ("rationales reaching a marker", first["rationale/marker_rate"], last["rationale/marker_rate"]),
-    ]
-    print(f"\n{'':32}{'before':>10}{'after':>10}")
-    for name, a, b in rows:
-        print(f"{name:32}{a:>10.3f}{b:>10.3f}")
-    print(f"(train rows: first vs last step; total time {seconds / 60:.1f} min)")
-    return {
-        "rows": {name: {"before": a, "after": b} for name, a, b in rows},
-        "seconds": seconds,
-        "eval_before": before,
-        "eval_after": after,
-    }
+    print(f"\n{'LaTRO training, first -> last step':34}{'first':>20}{'last':>20}")
+    for key, label in (
+        ("reward", "reward"),
+        ("answer_logp", "log pi(y|x+z)"),
+        ("rationale/mean_length", "rationale length (tokens)"),
+    ):
+        rows[label] = {"first": first[key], "last": last[key]}
+        print(f"{label:34}{first[key]:>20.3f}{last[key]:>20.3f}")
+    print(f"(total time {seconds / 60:.1f} min)")
+    return {"rows": rows, "seconds": seconds}
+
+
+def _interval(block: dict) -> str:
+    return f"{100 * block['accuracy']:.1f} [{100 * block['ci_low']:.0f}, {100 * block['ci_high']:.0f}]"
 
 
 def _plot(history: list[dict], path: Path) -> Path | None:
@@ -142,16 +239,15 @@ def _plot(history: list[dict], path: Path) -> Path | None:
         print("(matplotlib is not installed: no plot; pip install matplotlib)")
         return None
     steps = [e for e in history if "reward" in e]
-    evals = [e for e in history if "eval/accuracy" in e]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
-    axes[0].plot([e["step"] for e in steps], [e["reward"] for e in steps])
-    axes[0].set_title("reward (answer log-lik. - beta KL)")
-    axes[1].plot([e["step"] for e in steps], [e["rationale/mean_length"] for e in steps])
-    axes[1].set_title("rationale length (tokens)")
-    axes[2].plot([e["step"] for e in evals], [e["eval/accuracy"] for e in evals], marker="o")
-    axes[2].set_title("validation greedy accuracy")
-    for ax in axes:
-        ax.set_xlabel("step")
+    for ax, key, title in (
+        (axes[0], "reward", "reward"),
+        (axes[1], "answer_logp", "log pi(y|x+z)"),
+        (axes[2], "rationale/mean_length", "rationale length (tokens)"),
+    ):
+        ax.plot([e["step"] for e in steps], [e[key] for e in steps])
+        ax.set_title(title)
+        ax.set_xlabel("LaTRO step")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     return path

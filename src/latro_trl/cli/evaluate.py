@@ -17,7 +17,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--split", default="test")
     parser.add_argument("--num_examples", type=int, default=200, help="Evaluate the first N questions.")
     parser.add_argument("--num_samples", type=int, default=8, help="k of maj@k (1 = greedy only).")
-    parser.add_argument("--max_new_tokens", type=int, default=256)
+    parser.add_argument(
+        "--max_new_tokens",
+        type=int,
+        default=None,
+        help="Reply limit in tokens. Default: the training rationale limit (LaTROConfig's max_completion_length "
+        "default) + 32 for the answer sentence, so a model trained at that limit is not cut short; for a run "
+        "trained with a longer --max_completion_length, pass it + 32. summary.json records the limit used.",
+    )
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(

@@ -13,13 +13,25 @@ class TrainArguments(DatasetArguments):
 
     Args:
         eval_accuracy_steps: measure greedy accuracy on the evaluation split every N steps (0: never).
-        eval_max_new_tokens: reply limit for that evaluation.
+        eval_max_new_tokens: reply limit for that evaluation (``None``: the run's ``max_completion_length`` + 32).
+        init_adapter: a PEFT adapter merged into the model before training (a warm start).
     """
 
     eval_accuracy_steps: int = field(
         default=0, metadata={"help": "Greedy accuracy on the eval split every N steps (0 = off)."}
     )
-    eval_max_new_tokens: int = field(default=256, metadata={"help": "Reply limit of the accuracy evaluation."})
+    eval_max_new_tokens: int | None = field(
+        default=None,
+        metadata={"help": "Reply limit of the accuracy evaluation (default: max_completion_length + 32)."},
+    )
+    init_adapter: str | None = field(
+        default=None,
+        metadata={
+            "help": "Warm start: a PEFT adapter folder (e.g. from examples/sft_baseline.py) merged into the model "
+            "before LaTRO. The frozen reference is then the warm-started model. For a merged SFT checkpoint, pass "
+            "its folder as --model_name_or_path instead."
+        },
+    )
 
 
 def make_parser(subparsers=None):
@@ -46,7 +58,7 @@ def main(script_args: TrainArguments, training_args, model_args) -> int:
     if script_args.eval_accuracy_steps:
         eval_dataset = load_split(script_args, script_args.dataset_test_split, script_args.max_eval_samples or 100)
 
-    model, tokenizer = model_for_trainer(model_args, training_args)
+    model, tokenizer = model_for_trainer(model_args, training_args, init_adapter=script_args.init_adapter)
 
     trainer = LaTROTrainer(
         model=model,

@@ -26,6 +26,7 @@ from .prompts import ANSWER_TEMPLATE, DEFAULT_TRIGGER, format_answer, format_que
 if TYPE_CHECKING:
     from .arc import load_arc
     from .gsm8k import load_gsm8k
+    from .reworded import load_reworded
     from .synthetic import load_synthetic, make_arithmetic_problems
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "gsm8k_gold",
     "load_arc",
     "load_gsm8k",
+    "load_reworded",
     "load_synthetic",
     "make_arithmetic_problems",
     "normalise_choices",
@@ -50,6 +52,7 @@ __all__ = [
 _LAZY = {
     "load_arc": "arc",
     "load_gsm8k": "gsm8k",
+    "load_reworded": "reworded",
     "load_synthetic": "synthetic",
     "make_arithmetic_problems": "synthetic",
 }

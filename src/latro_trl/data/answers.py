@@ -8,7 +8,8 @@ Where the answer is looked for, in order:
 
 1. in the sentence after the LAST answer marker (``"The answer is"``, ``"The final answer is"``, ``"Answer:"``;
    case-insensitive) that names an answer; e.g. ``"... The answer is $1,234.50."`` -> ``1234.5``,
-   ``"The answer is 6 * 2 = 12."`` -> ``12``;
+   ``"The answer is 6 * 2 = 12."`` -> ``12``, ``"The answer is 12, because 4 = 4."`` -> ``12``,
+   ``"The answer is - 5"`` -> ``-5``;
 2. (numbers) inside the last LaTeX ``\\boxed{...}``;
 3. (if ``fallback_to_last_number`` / ``fallback``) anywhere: the last number, or the last option mentioned.
 """
@@ -53,20 +54,42 @@ def _numbers(text: str) -> Iterator[Fraction]:
 
 
 _SENTENCE_END_RE = re.compile(r"[.!?](?=\s|$)|\n")
+# Where the clause that states the answer ends and a justification starts: "12, because 4 = 4", "12; 4 = 4".
+# A comma must be followed by a space, so "1,200" is not cut.
+_CLAUSE_BREAK_RE = re.compile(r",\s|;|\s(?:because|since|as|given|but|so)\b", flags=re.IGNORECASE)
+# A sign with a space before the number ("- 5", "− 5", "- $5"); only read as a sign where an answer starts.
+_SPACED_SIGN_RE = re.compile(r"^([-−])\s+(?=[$€£¥]?\s?(?:\d|\.\d))")
+
+
+def _first_number(segment: str, *, signed_start: bool) -> Fraction | None:
+    """The first number of a segment, or, if it holds an equation, the first number after its last ``=``.
+
+    With ``signed_start``, a sign separated from the number by spaces at the segment's start counts ("- 5" -> -5).
+    """
+    if "=" in segment:
+        segment, signed_start = segment[segment.rfind("=") + 1 :], True
+    segment = segment.lstrip()
+    if signed_start:
+        segment = _SPACED_SIGN_RE.sub(r"\1", segment)
+    return next(_numbers(segment), None)
 
 
 def _number_after_marker(rest: str) -> Fraction | None:
     """The number a marker introduces, read from the rest of its sentence.
 
-    The first number of the sentence, or, if the sentence holds an equation, the first number after its last ``=``
-    (``"The answer is 6 * 2 = 12."`` -> 12). A sentence without a number ("The answer is unclear.") gives ``None``.
+    The first number of the clause right after the marker, or, if that clause holds an equation, the first number
+    after its last ``=`` (``"The answer is 6 * 2 = 12."`` -> 12); a justification after a clause break is not read
+    (``"The answer is 12, because 4 = 4."`` -> 12). When that clause has no number, the whole sentence is read the
+    same way. A sentence without a number ("The answer is unclear.") gives ``None``. A sign set apart from the number
+    counts ("The answer is - 5" -> -5), unless the answer starts on a new line (then "- " is a list bullet).
     """
-    rest = rest.lstrip(" \t\n:*_")
-    end = _SENTENCE_END_RE.search(rest)
-    sentence = rest if end is None else rest[: end.start()]
-    if "=" in sentence:
-        sentence = sentence[sentence.rfind("=") + 1 :]
-    return next(_numbers(sentence), None)
+    stripped = rest.lstrip(" \t\n:*_")
+    signed_start = "\n" not in rest[: len(rest) - len(stripped)]
+    end = _SENTENCE_END_RE.search(stripped)
+    sentence = stripped if end is None else stripped[: end.start()]
+    clause = _CLAUSE_BREAK_RE.split(sentence, maxsplit=1)[0]
+    value = _first_number(clause, signed_start=signed_start)
+    return value if value is not None else _first_number(sentence, signed_start=signed_start)
 
 
 def _marker_ends(text: str, markers: Sequence[str]) -> list[int]:
@@ -121,7 +144,8 @@ def extract_number(
     Args:
         text: the generated reply.
         markers: phrases that introduce the answer (case-insensitive). The last marker whose sentence holds a number
-            wins; the answer is that sentence's first number, or the number after its last ``=``.
+            wins; the answer is the first number of the clause after it (a justification after ``", "``, ``";"``,
+            "because", "since", ... is not read), or the number after that clause's last ``=``.
         fallback_to_last_number: with no marker followed by a number and no ``\\boxed{}``, use the last number in
             the text. Set to ``False`` to count such replies as unanswered.
 

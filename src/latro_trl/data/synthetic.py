@@ -250,6 +250,11 @@ def load_synthetic(
     problems = make_arithmetic_problems(
         n, seed, min_steps, max_steps, max_value, max_factor, max_result, operations, split
     )
+    return problems_to_dataset(problems, trigger)
+
+
+def problems_to_dataset(problems: Sequence[dict[str, Any]], trigger: str | None = DEFAULT_TRIGGER) -> Dataset:
+    """Problems (``question``, ``rationale``, ``answer``, ``num_steps``) as a data set in the package's columns."""
     rows = [
         {
             "prompt": user_prompt(p["question"], trigger),

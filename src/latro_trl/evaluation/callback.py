@@ -8,6 +8,7 @@ from typing import Any
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from .evaluator import Task, evaluate
+from .generation import default_max_new_tokens
 
 
 class AccuracyCallback(TrainerCallback):
@@ -28,7 +29,8 @@ class AccuracyCallback(TrainerCallback):
         eval_dataset: rows with ``prompt`` and ``answer`` (see :mod:`latro_trl.data`).
         tokenizer: the tokenizer; ``None`` takes the trainer's ``processing_class`` at call time.
         every_n_steps: evaluate when ``global_step`` is a multiple of it.
-        max_new_tokens: the reply length limit.
+        max_new_tokens: the reply length limit; ``None`` (default): the training run's ``max_completion_length``
+            (from its arguments; ``LaTROConfig``'s default when they have none) plus 32 for the answer sentence.
         task: ``"number"`` or ``"choice"``.
         batch_size: sequences per ``generate`` call.
         metric_prefix: prefix of the logged keys: ``{prefix}accuracy``, ``{prefix}accuracy_ci_low``,
@@ -49,7 +51,7 @@ class AccuracyCallback(TrainerCallback):
         eval_dataset: Any,
         tokenizer: Any = None,
         every_n_steps: int = 100,
-        max_new_tokens: int = 256,
+        max_new_tokens: int | None = None,
         task: Task = "number",
         batch_size: int = 16,
         metric_prefix: str = "eval/",
@@ -102,12 +104,15 @@ class AccuracyCallback(TrainerCallback):
         output_dir = (
             os.path.join(args.output_dir, "accuracy", f"step-{state.global_step}") if self.save_predictions else None
         )
+        max_new_tokens = self.max_new_tokens
+        if max_new_tokens is None:
+            max_new_tokens = default_max_new_tokens(getattr(args, "max_completion_length", None))
         summary = evaluate(
             model,
             tokenizer,
             self.eval_dataset,
             task=self.task,
-            max_new_tokens=self.max_new_tokens,
+            max_new_tokens=max_new_tokens,
             batch_size=self.batch_size,
             output_dir=output_dir,
             progress=False,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..data.answers import extract_choice, extract_number, format_number, normalise_choices, numbers_match, parse_number
-from .generation import Reply, generate_replies, render_prompt
+from .generation import Reply, default_max_new_tokens, generate_replies, render_prompt
 from .scoring import majority_vote, summarize
 
 Task = Literal["number", "choice"]
@@ -93,7 +93,7 @@ def evaluate(
     task: Task = "number",
     num_samples: int = 1,
     greedy: bool = True,
-    max_new_tokens: int = 256,
+    max_new_tokens: int | None = None,
     batch_size: int = 16,
     output_dir: str | os.PathLike[str] | None = None,
     seed: int = 0,
@@ -112,11 +112,14 @@ def evaluate(
             ``answer_label`` for ``task="choice"``).
         task: ``"number"`` (numeric answers) or ``"choice"`` (multiple choice; the gold is ``answer_label``, else
             ``answer``).
-        num_samples: k for maj@k: k replies per question sampled at temperature 1 (no top-k/top-p) and a majority
-            vote over their parsed answers (ties: the earliest). With ``num_samples=1`` and ``greedy=False``, plain
-            single-sample accuracy is reported as ``maj@1``.
+        num_samples: k for maj@k: k replies per question sampled at temperature 1 (no top-k/top-p, no penalties:
+            the model's own ``generation_config`` is ignored) and a majority vote over their parsed answers (ties: the
+            earliest). With ``num_samples=1`` and ``greedy=False``, plain single-sample accuracy is reported as
+            ``maj@1``.
         greedy: also decode greedily and report greedy accuracy.
-        max_new_tokens: the reply length limit.
+        max_new_tokens: the reply length limit. ``None`` (default): the training rationale limit
+            (``LaTROConfig.max_completion_length``'s default, 500) plus 32 tokens for the answer sentence, so a model
+            trained at that limit is not cut short; pass your run's ``max_completion_length + 32`` if it differs.
         batch_size: sequences per ``generate`` call.
         output_dir: if given, write ``predictions.jsonl`` (one line per question: prompt, gold, greedy rationale,
             parsed answer, correctness, the k samples' rationales and answers, the majority answer) and
@@ -140,6 +143,8 @@ def evaluate(
     """
     rows = list(dataset)
     _check_arguments(task, num_samples, rows)
+    if max_new_tokens is None:
+        max_new_tokens = default_max_new_tokens()
     golds = [_gold(row, task, index) for index, row in enumerate(rows)]
     prompts = [row["prompt"] for row in rows]
     records: list[dict[str, Any]] = [

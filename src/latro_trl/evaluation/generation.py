@@ -6,7 +6,7 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import torch
@@ -15,6 +15,27 @@ from .batch_log import BatchLog, model_fingerprint
 
 Prompt = str | Sequence[Mapping[str, str]]
 _END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
+
+ANSWER_ROOM = 32
+"""Tokens allowed beyond the training rationale limit for the answer sentence ("The answer is 1,234.") and its end."""
+
+
+def default_max_new_tokens(max_completion_length: int | None = None) -> int:
+    """The default reply limit of an evaluation: the training rationale limit plus :data:`ANSWER_ROOM`.
+
+    Args:
+        max_completion_length: the rationale limit L the model was trained with; ``None`` reads the default of
+            ``LaTROConfig.max_completion_length`` (the paper's 500), so a model trained at that limit is never cut
+            short when evaluated.
+    """
+    if max_completion_length is None:
+        import dataclasses
+
+        from ..config import LaTROConfig  # imported here: the evaluation modules load no trl at import time
+
+        field = next(f for f in dataclasses.fields(LaTROConfig) if f.name == "max_completion_length")
+        max_completion_length = field.default
+    return int(max_completion_length) + ANSWER_ROOM
 
 
 class Reply(NamedTuple):
@@ -69,6 +90,87 @@ def end_token_ids(tokenizer: Any, model: Any = None) -> list[int]:
     return ids
 
 
+# Every field that changes which token is picked, at its neutral value. transformers fills each field a
+# GenerationConfig leaves unset (None) from the model's own generation_config (Qwen2.5-Instruct ships
+# repetition_penalty=1.05, top_k=20, top_p=0.8), so these are set explicitly. Fields whose neutral value is None
+# (bad_words_ids, suppress_tokens, sequence_bias, min_p, min_new_tokens, forced_*_token_id, stop_strings, ...)
+# cannot be, which is why ``hide_model_generation_config`` also hides the model's own config during ``generate``.
+_NEUTRAL = {
+    "num_beams": 1,
+    "min_length": 0,
+    "repetition_penalty": 1.0,
+    "encoder_repetition_penalty": 1.0,
+    "length_penalty": 1.0,
+    "no_repeat_ngram_size": 0,
+    "encoder_no_repeat_ngram_size": 0,
+    "remove_invalid_values": False,
+    "renormalize_logits": False,
+}
+# Sampling warpers (only read when sampling; set only then, since transformers warns about them when greedy).
+_PURE_SAMPLING = {
+    "temperature": 1.0,
+    "top_k": 0,
+    "top_p": 1.0,
+    "typical_p": 1.0,
+    "epsilon_cutoff": 0.0,
+    "eta_cutoff": 0.0,
+}
+
+
+def _pure_generation_config(
+    *,
+    do_sample: bool,
+    max_new_tokens: int,
+    eos_token_id: int | list[int],
+    pad_token_id: int,
+    num_return_sequences: int = 1,
+) -> Any:
+    """A fresh ``GenerationConfig`` for exact greedy decoding or pure sampling (temperature 1, nothing else).
+
+    It is built from scratch, never from ``model.generation_config``, and sets every logits-processing field to its
+    neutral value. Pass it to ``generate`` inside :func:`hide_model_generation_config`, which stops transformers from
+    filling the fields left unset from the model's own generation config.
+    """
+    from transformers import GenerationConfig
+
+    return GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        do_sample=do_sample,
+        num_return_sequences=num_return_sequences,
+        eos_token_id=eos_token_id,
+        pad_token_id=pad_token_id,
+        use_cache=True,
+        **_NEUTRAL,
+        **(_PURE_SAMPLING if do_sample else {}),
+    )
+
+
+@contextlib.contextmanager
+def hide_model_generation_config(model: Any) -> Iterator[None]:
+    """Give every module of ``model`` that owns a ``generation_config`` an empty one until the block ends.
+
+    ``generate`` fills each field its ``generation_config`` argument leaves unset from ``self.generation_config``
+    (``GenerationMixin._prepare_generation_config``); with an empty one there, only transformers' global defaults
+    (all neutral, top-k aside, which :func:`_pure_generation_config` sets) are filled in. Wrappers (PEFT, DDP) are
+    covered because the owning module is found among ``model.modules()``; the originals are put back afterwards.
+    """
+    from transformers import GenerationConfig
+
+    modules = model.modules() if isinstance(model, torch.nn.Module) else [model]
+    hidden = [
+        (m, vars(m)["generation_config"])
+        for m in modules
+        if isinstance(vars(m).get("generation_config"), GenerationConfig)
+    ]
+    try:
+        for module, _ in hidden:
+            module.generation_config = GenerationConfig()
+        yield
+    finally:
+        for module, original in hidden:
+            module.generation_config = original
+
+
 def _rng_scope(device: torch.device) -> contextlib.AbstractContextManager:
     """Seeded sampling without disturbing the caller's (e.g. a training run's) random state."""
     devices = [device.index or 0] if device.type == "cuda" else []
@@ -93,7 +195,7 @@ def generate_replies(
     *,
     num_return_sequences: int = 1,
     do_sample: bool = False,
-    max_new_tokens: int = 256,
+    max_new_tokens: int | None = None,
     batch_size: int = 16,
     seed: int = 0,
     progress: bool = False,
@@ -104,8 +206,10 @@ def generate_replies(
 
     The attention mask comes from the prompt lengths, never from comparing ids with the pad id, so a pad token that
     equals EOS (SmolLM2, the tiny test tokenizer) is handled. Prompts are batched longest first to waste little
-    padding; results come back in input order. Sampling is pure (temperature 1, no top-k, top-p 1) and seeded
-    inside a forked RNG, so the caller's random state is untouched.
+    padding; results come back in input order. Decoding is exactly what it claims for every model: the model's own
+    ``generation_config`` (repetition penalty, top-k/top-p, no-repeat n-grams, suppressed tokens, ...) is ignored,
+    so greedy is the plain argmax and sampling draws from the model's distribution (temperature 1, no top-k/top-p,
+    no penalties). Sampling is seeded inside a forked RNG, so the caller's random state is untouched.
 
     Args:
         model: a causal LM (``transformers`` or PEFT); left in whatever mode it is in.
@@ -113,7 +217,7 @@ def generate_replies(
         prompts: plain strings or conversations (lists of ``{"role", "content"}``).
         num_return_sequences: replies per prompt.
         do_sample: sample (``True``) or decode greedily.
-        max_new_tokens: the reply length limit.
+        max_new_tokens: the reply length limit; ``None``: :func:`default_max_new_tokens` (the training limit + 32).
         batch_size: sequences per ``generate`` call (``batch_size // num_return_sequences`` prompts, at least one).
         seed: the sampling seed.
         progress: show a tqdm bar.
@@ -126,8 +230,9 @@ def generate_replies(
         For each prompt, its ``num_return_sequences`` replies.
     """
     from tqdm.auto import tqdm
-    from transformers import GenerationConfig
 
+    if max_new_tokens is None:
+        max_new_tokens = default_max_new_tokens()
     if num_return_sequences < 1 or batch_size < 1 or max_new_tokens < 1:
         raise ValueError(
             "num_return_sequences, batch_size and max_new_tokens must all be >= 1, got "
@@ -139,15 +244,12 @@ def generate_replies(
     for prompt in prompts:
         text, is_chat = render_prompt(tokenizer, prompt)
         encoded.append(tokenizer(text, add_special_tokens=not is_chat)["input_ids"])
-    sampling = {"temperature": 1.0, "top_k": 0, "top_p": 1.0} if do_sample else {}
-    config = GenerationConfig(
-        max_new_tokens=max_new_tokens,
+    config = _pure_generation_config(
         do_sample=do_sample,
-        num_return_sequences=num_return_sequences,
+        max_new_tokens=max_new_tokens,
         eos_token_id=ends,
         pad_token_id=pad_id,
-        use_cache=True,
-        **sampling,
+        num_return_sequences=num_return_sequences,
     )
     order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
     per_call = max(1, batch_size // num_return_sequences)
@@ -160,7 +262,7 @@ def generate_replies(
         fingerprint = hashlib.sha256(json.dumps([model_fingerprint(model), settings], default=str).encode()).hexdigest()
         log = BatchLog(resume_file, fingerprint)
     results: list[list[Reply]] = [[] for _ in prompts]
-    with _rng_scope(device), torch.no_grad():
+    with _rng_scope(device), torch.no_grad(), hide_model_generation_config(model):
         torch.manual_seed(seed)
         done = log.resume(device) if log is not None else []  # restores the random state after the last logged batch
         if done and progress:

@@ -92,3 +92,23 @@ def summarize(correct: Sequence[bool], confidence: float = 0.95) -> dict[str, An
         "ci_high": high,
         "ci_confidence": confidence,
     }
+
+
+def mcnemar_exact(first: Sequence[bool], second: Sequence[bool]) -> dict[str, Any]:
+    """Exact two-sided McNemar test of two models scored on the same problems.
+
+    Only the discordant problems count: ``only_first`` (first right, second wrong) and ``only_second``. Under the null
+    hypothesis that both models are equally accurate each discordant problem is a fair coin, so the p-value is the
+    two-sided binomial tail ``min(1, 2 * P[X <= min(b, c)])`` with ``X ~ Binomial(b + c, 1/2)``.
+
+    Example:
+        >>> mcnemar_exact([True, True, False, True], [False, False, False, True])
+        {'only_first': 2, 'only_second': 0, 'p_value': 0.5}
+    """
+    if len(first) != len(second):
+        raise ValueError(f"the two models were scored on different numbers of problems ({len(first)}, {len(second)})")
+    only_first = sum(bool(a) and not bool(b) for a, b in zip(first, second, strict=True))
+    only_second = sum(bool(b) and not bool(a) for a, b in zip(first, second, strict=True))
+    n = only_first + only_second
+    tail = sum(math.comb(n, i) for i in range(min(only_first, only_second) + 1)) / 2**n
+    return {"only_first": only_first, "only_second": only_second, "p_value": min(1.0, 2 * tail)}

@@ -49,6 +49,15 @@ NUMBER_CASES = [
     ("The answer is 1/3", "1/3"),
     ("The answer is 10 / 4", "2.5"),
     ("The answer is -2/3", "-2/3"),
+    # a sign set apart from the number (issue #13); a "- " that starts a new line is a list bullet
+    ("The answer is - 5", "-5"),
+    ("The answer is - 5.", "-5"),
+    ("The answer is − 5", "-5"),
+    ("The answer is - $5.", "-5"),
+    ("The answer is -5, since 3 - 8 = -5.", "-5"),
+    ("The answer is 3 - 8 = - 5.", "-5"),
+    ("The answer is 10 - 3 = 7", "7"),
+    ("The answer is:\n- 5 apples", "5"),
     # LaTeX
     ("The answer is \\boxed{18}.", "18"),
     ("So we get \\boxed{\\frac{3}{4}}", "0.75"),
@@ -60,6 +69,17 @@ NUMBER_CASES = [
     ("First, 3 + 5 = 8. The answer is 8. Answer:", "8"),
     ("The answer is 4. The final answer is 5.", "5"),
     ("The answer is 6 * 2 = 12.", "12"),
+    # a justification after the answer is not read (issue #13)
+    ("The answer is 12, because 4 = 4.", "12"),
+    ("The answer is 12 because 4 = 4.", "12"),
+    ("The answer is 12; 4 = 4.", "12"),
+    ("The answer is 12 since 2 * 6 = 12 and 3 = 3.", "12"),
+    ("The answer is $1,200, since 12 * 100 = 1,200.", "1200"),
+    ("The answer is $1,200, since 10 * 100 = 1,000 and 2 * 100 = 200.", "1200"),
+    ("The answer is 1,200, so he saves 1,200 - 200 = 1,000 later.", "1200"),
+    ("The answer is 6 * 2 = 12, because 6 = 6.", "12"),
+    ("The answer is 3 + 5 = 8, so Tom has 8 apples.", "8"),
+    ("The answer is, since 3 * 4 = 12, 12.", "12"),
     ("The answer is:\n\n18", "18"),
     ("The answer is nothing. 7", "7"),
     # fallback to the last number without a marker
@@ -94,6 +114,8 @@ def test_extract_number(text, expected):
         ("The answer is 8 apples; 9 pears", "8"),
         ("So \\boxed{4}", "4"),
         ("The answer is nothing. 7", None),
+        ("The answer is 12, because 4 = 4.", "12"),
+        ("The answer is - 5", "-5"),
     ],
 )
 def test_extract_number_without_fallback(text, expected):

@@ -93,3 +93,17 @@ def test_summarize():
     assert summary["accuracy"] == 0.5 and summary["correct"] == 2 and summary["n"] == 4
     assert (summary["ci_low"], summary["ci_high"]) == wilson_interval(2, 4)
     assert summary["ci_confidence"] == 0.95
+
+
+def test_mcnemar_exact_hand_computed():
+    from latro_trl.evaluation.scoring import mcnemar_exact
+
+    # 5 discordant, 4 vs 1: P[X <= 1] = (1 + 5) / 32, two-sided 12 / 32 = 0.375 (the warm-start note's example).
+    first = [True] * 4 + [False] + [True] * 3
+    second = [False] * 4 + [True] + [True] * 3
+    assert mcnemar_exact(first, second) == {"only_first": 4, "only_second": 1, "p_value": 0.375}
+    # 10 vs 0: 2 / 1024.
+    assert mcnemar_exact([True] * 10, [False] * 10)["p_value"] == 2 / 1024
+    assert mcnemar_exact([True, False], [True, False])["p_value"] == 1.0  # nothing discordant
+    with pytest.raises(ValueError, match="different numbers"):
+        mcnemar_exact([True], [True, False])

@@ -1,0 +1,315 @@
+"""Does LaTRO improve a model that already reasons a little? The warm-start comparison (issue #14).
+
+Every row starts from the embedded SmolLM2-135M-Instruct and trains LoRA adapters (r=16, attention projections) on
+the same synthetic arithmetic task (1-2 steps). Questions come from the training split in a fixed order: the first R
+with their gold rationales, the next A with their answers only.
+
+    row                      trains on
+    base                     nothing
+    sft_r                    R questions with gold rationales (the warm start)
+    latro_<reward>           sft_r, then LaTRO on the A answer-only questions, one row per reward variant
+    rft                      sft_r, then STaR / rejection-sampling fine-tuning on the same A questions: K sampled
+                             replies per question (as many as LaTRO samples), those reaching the gold answer kept
+    sft_ra                   R + A questions with gold rationales: the ceiling, with rationales LaTRO never sees
+
+Each trained row keeps ``num_checkpoints`` checkpoints and is evaluated at the one with the best greedy accuracy on
+the validation split. The test split is scored once per model: greedy and maj@k on the synthetic test split, greedy
+on the reworded family (``latro_trl.data.load_reworded``: other scenes and wording). Every stage writes a JSON file
+under --out and is skipped when it exists, so a stopped run continues where it stopped (re-run the same command).
+
+    python experiments/warm_start.py --out runs/warm_start
+
+Then ``python experiments/warm_start_report.py --out runs/warm_start`` writes the table, the paired tests and the
+curves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from compare import (  # noqa: E402
+    Stages,
+    StopAfter,
+    _checkpoints,
+    _stop_unless_finished,
+    _train_to_the_end,
+    run_eval,
+    versions,
+)
+
+REWARD_VARIANTS = ("log_likelihood", "probability")
+# The arguments each kind of stage depends on; a stage found on disk with other values stops the run (see Stages).
+SFT_SETTINGS = ("lr_sft", "lora_r", "num_checkpoints", "questions_per_step")
+LATRO_SETTINGS = (*SFT_SETTINGS, "lr_latro", "num_generations", "max_completion_length", "beta", "answer_loss_coef")
+EVALUATION_SETTINGS = ("val_n", "test_n", "reworded_n", "maj_k", "maj_n", "max_new_tokens")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="runs/warm_start")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds of sft_r and LaTRO rows")
+    parser.add_argument("--num_rationales", type=int, default=64, help="R: questions with gold rationales")
+    parser.add_argument("--num_answers", type=int, default=192, help="A: answer-only questions")
+    parser.add_argument("--questions_per_step", type=int, default=2)
+    parser.add_argument("--num_generations", type=int, default=4, help="K, for LaTRO and RFT alike")
+    parser.add_argument("--max_completion_length", type=int, default=96, help="LaTRO's rationale limit L")
+    parser.add_argument("--beta", type=float, default=0.05)
+    parser.add_argument("--answer_loss_coef", type=float, default=1.0)
+    parser.add_argument("--lr_latro", type=float, default=5e-5)
+    parser.add_argument("--lr_sft", type=float, default=3e-4)
+    parser.add_argument("--lora_r", type=int, default=16)
+    parser.add_argument("--num_checkpoints", type=int, default=4)
+    parser.add_argument("--rewards", nargs="+", default=list(REWARD_VARIANTS), choices=REWARD_VARIANTS)
+    parser.add_argument("--rows", nargs="+", default=["base", "sft_r", "latro", "rft", "sft_ra"])
+    parser.add_argument("--val_n", type=int, default=64)
+    parser.add_argument("--test_n", type=int, default=200)
+    parser.add_argument("--reworded_n", type=int, default=120)
+    parser.add_argument("--maj_k", type=int, default=8)
+    parser.add_argument("--maj_n", type=int, default=100, help="maj@k on the first N test problems (compute bound)")
+    parser.add_argument("--max_new_tokens", type=int, default=112)
+    parser.add_argument("--until", default=None, help="stop after the stage of this name")
+    return parser.parse_args(argv)
+
+
+class Experiment:
+    """The data, the stage runner and the model loaders of one comparison."""
+
+    def __init__(self, args: argparse.Namespace):
+        from latro_trl.data import load_reworded, load_synthetic
+
+        self.args, self.out = args, Path(args.out)
+        self.stage = Stages(self.out, until=args.until)
+        knobs = dict(seed=0, min_steps=1, max_steps=2)
+        train = load_synthetic("train", n=args.num_rationales + args.num_answers, **knobs)
+        self.rationale_set = train.select(range(args.num_rationales))
+        self.answer_set = train.select(range(args.num_rationales, len(train)))
+        self.val_set = load_synthetic("validation", n=args.val_n, **knobs)
+        self.test_set = load_synthetic("test", n=args.test_n, **knobs)
+        self.reworded_set = load_reworded(n=args.reworded_n, seed=0)
+        self.data = {"data": "synthetic 1-2 steps, seed 0", "R": args.num_rationales, "A": args.num_answers}
+
+    def settings(self, *names: str, **extra) -> dict:
+        return {**self.data, **{name: getattr(self.args, name) for name in names}, **extra}
+
+    # -------------------------------------------------------------- models
+
+    def start_dir(self, seed: int) -> Path:
+        return self.out / f"sft_r_s{seed}" / "start"
+
+    def load(self, name: str, seed: int = 0):
+        """``(model, tokenizer)`` of a row's selected checkpoint (merged), or of the base model."""
+        from latro_trl.models import load_model_and_tokenizer
+
+        if name == "base":
+            return load_model_and_tokenizer()
+        pick = json.loads((self.out / f"{name}_select.json").read_text())
+        return self._load_checkpoint(name, seed, pick["best"])
+
+    def _load_checkpoint(self, name: str, seed: int, checkpoint: Path | str):
+        """Rows trained from the warm start (LaTRO, RFT) put their adapter on it; the SFT rows on the base."""
+        if name.startswith(("latro", "rft")):
+            return _load_folder(self.start_dir(seed), adapter=checkpoint)
+        return _load_base_with(checkpoint)
+
+    # -------------------------------------------------------------- training
+
+    def train_sft(self, dataset, out_dir: Path, seed: int, start: Path | None = None) -> dict:
+        from latro_trl.models import load_model_and_tokenizer
+        from latro_trl.warm_start import supervised_warm_start
+
+        model, tokenizer = load_model_and_tokenizer() if start is None else _load_folder(start)
+        steps = max(1, len(dataset) // self.args.questions_per_step)
+        started = time.time()
+        trainer = supervised_warm_start(
+            model,
+            tokenizer,
+            dataset,
+            out_dir,
+            learning_rate=self.args.lr_sft,
+            questions_per_step=self.args.questions_per_step,
+            lora_r=self.args.lora_r,
+            seed=seed,
+            save_steps=max(1, steps // self.args.num_checkpoints),
+            resume=True,
+        )
+        _stop_unless_finished(trainer, argparse.Namespace(train_steps=steps))
+        return {
+            "optimizer_steps": trainer.state.global_step,
+            "train_seconds": round(time.time() - started, 1),
+            "log_history": trainer.state.log_history,
+        }
+
+    def train_latro(self, reward_type: str, seed: int, out_dir: Path) -> dict:
+        from latro_trl import LaTROConfig, LaTROTrainer
+        from latro_trl.warm_start import attention_lora
+
+        args = self.args
+        model, tokenizer = _load_folder(self.start_dir(seed))
+        steps = len(self.answer_set) // args.questions_per_step
+        config = LaTROConfig(
+            output_dir=str(out_dir),
+            reward_type=reward_type,
+            num_generations=args.num_generations,
+            per_device_train_batch_size=args.questions_per_step * args.num_generations,
+            max_completion_length=args.max_completion_length,
+            max_steps=steps,
+            learning_rate=args.lr_latro,
+            lr_scheduler_type="constant",
+            beta=args.beta,
+            answer_loss_coef=args.answer_loss_coef,
+            logging_steps=1,
+            report_to="none",
+            save_strategy="steps",
+            save_steps=max(1, steps // args.num_checkpoints),
+            gradient_checkpointing=False,
+            seed=seed,
+            shuffle_dataset=False,
+        )
+        trainer = LaTROTrainer(
+            model=model,
+            args=config,
+            train_dataset=self.answer_set.select_columns(["prompt", "answer"]),
+            processing_class=tokenizer,
+            peft_config=attention_lora(args.lora_r),
+        )
+        return _train_to_the_end(trainer, out_dir, argparse.Namespace(train_steps=steps))
+
+    def rft_data(self, seed: int) -> dict:
+        """STaR's filter: K sampled replies per answer-only question from the warm start, kept when right."""
+        import torch
+
+        torch.manual_seed(seed)
+        model, tokenizer = _load_folder(self.start_dir(seed))
+        out_dir = self.out / f"rft_s{seed}_samples"
+        k = self.args.num_generations
+        run_eval(model, tokenizer, self.answer_set, out_dir, k, self.args.max_new_tokens, greedy=False)
+        records = [json.loads(line) for line in (out_dir / "predictions.jsonl").read_text().splitlines()]
+        kept = [
+            {"question_index": i, "reply": reply}
+            for i, record in enumerate(records)
+            for reply, answer in zip(record["sample_rationales"], record["sample_answers"], strict=True)
+            if answer is not None and answer == record["gold"]
+        ]
+        (out_dir / "kept.json").write_text(json.dumps(kept))
+        solved = len({r["question_index"] for r in kept})
+        return {"sampled": k * len(records), "kept": len(kept), "questions_with_a_kept_reply": solved}
+
+    def train_rft(self, seed: int, out_dir: Path) -> dict:
+        from datasets import Dataset
+
+        kept = json.loads((self.out / f"rft_s{seed}_samples" / "kept.json").read_text())
+        prompts = self.answer_set["prompt"]
+        rows = [
+            {"prompt": prompts[r["question_index"]], "completion": [{"role": "assistant", "content": r["reply"]}]}
+            for r in kept
+        ]
+        return self.train_sft(Dataset.from_list(rows), out_dir, seed, start=self.start_dir(seed))
+
+    # -------------------------------------------------------------- selection and evaluation
+
+    def select(self, name: str, seed: int) -> dict:
+        """The checkpoint with the best validation greedy accuracy (ties: the later one); keeps the curve."""
+        scores = {}
+        for checkpoint in _checkpoints(self.out / name):
+            model, tokenizer = self._load_checkpoint(name, seed, checkpoint)
+            val_dir = self.out / f"{name}_val" / checkpoint.name
+            summary = run_eval(model, tokenizer, self.val_set, val_dir, 1, self.args.max_new_tokens)
+            scores[str(checkpoint)] = summary["greedy"]["accuracy"]
+            print(f"  {checkpoint.name}: validation greedy accuracy {scores[str(checkpoint)]:.3f}", flush=True)
+        best = max(scores, key=lambda c: (scores[c], int(Path(c).name.split("-")[1])))
+        return {"validation_accuracy": scores, "best": best}
+
+    def evaluate(self, name: str, seed: int) -> dict:
+        model, tokenizer = self.load(name, seed)
+        args, result = self.args, {}
+        result["test"] = run_eval(model, tokenizer, self.test_set, self.out / f"{name}_test", 1, args.max_new_tokens)
+        result["reworded"] = run_eval(
+            model, tokenizer, self.reworded_set, self.out / f"{name}_reworded", 1, args.max_new_tokens
+        )
+        subset = self.test_set.select(range(min(args.maj_n, len(self.test_set))))
+        result["test_maj"] = run_eval(
+            model, tokenizer, subset, self.out / f"{name}_test_maj", args.maj_k, args.max_new_tokens, greedy=False
+        )
+        return result
+
+
+def _load_folder(folder: Path, adapter: Path | str | None = None):
+    from latro_trl.models import load_model_and_tokenizer
+
+    return load_model_and_tokenizer(str(folder), adapter=adapter, dtype="float32")
+
+
+def _load_base_with(adapter: Path):
+    from latro_trl.models import load_model_and_tokenizer
+
+    return load_model_and_tokenizer(adapter=adapter)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    exp = Experiment(args)
+    exp.out.mkdir(parents=True, exist_ok=True)
+    (exp.out / "config.json").write_text(json.dumps({**vars(args), "versions": versions()}, indent=1))
+    stage, rows = exp.stage, set(args.rows)
+    try:
+        for seed in args.seeds:  # the rows that answer the question first; base and the ceiling after them
+            _run_seed(exp, seed, rows)
+        if "base" in rows:
+            stage("base_eval", lambda: exp.evaluate("base", 0), exp.settings(*EVALUATION_SETTINGS))
+        if "sft_ra" in rows:
+            from datasets import concatenate_datasets
+
+            both = concatenate_datasets([exp.rationale_set, exp.answer_set])
+            trained = exp.settings(*SFT_SETTINGS, seed=0)
+            _train_select_evaluate(exp, "sft_ra_s0", 0, lambda: exp.train_sft(both, exp.out / "sft_ra_s0", 0), trained)
+    except StopAfter as stop:
+        print(f"stopped after {stop} (--until)", flush=True)
+    return 0
+
+
+def _run_seed(exp: Experiment, seed: int, rows: set[str]) -> None:
+    stage, args = exp.stage, exp.args
+    name = f"sft_r_s{seed}"
+    trained = exp.settings(*SFT_SETTINGS, seed=seed)
+    stage(f"{name}_train", lambda: exp.train_sft(exp.rationale_set, exp.out / name, seed), trained)
+    with_eval = {**trained, **exp.settings(*EVALUATION_SETTINGS)}
+    stage(f"{name}_select", lambda: _select_and_save_start(exp, name, seed), with_eval)
+    stage(f"{name}_eval", lambda: exp.evaluate(name, seed), with_eval)
+    if "latro" in rows:
+        for reward in args.rewards:
+            trained = exp.settings(*LATRO_SETTINGS, seed=seed, reward=reward)
+            out_dir = exp.out / f"latro_{reward}_s{seed}"
+            train = lambda reward=reward, out_dir=out_dir: exp.train_latro(reward, seed, out_dir)  # noqa: E731
+            _train_select_evaluate(exp, out_dir.name, seed, train, trained)
+    if "rft" in rows and seed == args.seeds[0]:
+        trained = exp.settings(*SFT_SETTINGS, "num_generations", "max_new_tokens", seed=seed)
+        stage(f"rft_s{seed}_samples", lambda: exp.rft_data(seed), trained)
+        _train_select_evaluate(
+            exp, f"rft_s{seed}", seed, lambda: exp.train_rft(seed, exp.out / f"rft_s{seed}"), trained
+        )
+
+
+def _train_select_evaluate(exp: Experiment, name: str, seed: int, train, trained: dict) -> None:
+    with_eval = {**trained, **exp.settings(*EVALUATION_SETTINGS)}
+    exp.stage(f"{name}_train", train, trained)
+    exp.stage(f"{name}_select", lambda: exp.select(name, seed), with_eval)
+    exp.stage(f"{name}_eval", lambda: exp.evaluate(name, seed), with_eval)
+
+
+def _select_and_save_start(exp: Experiment, name: str, seed: int) -> dict:
+    """Select the warm start on validation and save it merged: the start of every LaTRO and RFT row."""
+    from latro_trl.models import save_merged
+
+    pick = exp.select(name, seed)
+    model, tokenizer = _load_base_with(Path(pick["best"]))
+    save_merged(model, tokenizer, exp.start_dir(seed))
+    return pick
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

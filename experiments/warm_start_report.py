@@ -1,0 +1,168 @@
+"""The warm-start comparison's table, paired tests and curves, from experiments/warm_start.py's results.
+
+    python experiments/warm_start_report.py --out runs/warm_start --figure docs/figures/warm_start_curves.png
+
+Prints a markdown table (one row per trained model found: greedy and maj@k on the synthetic test split, greedy on
+the reworded family, wall time) and exact McNemar tests of each LaTRO row against the warm start and against RFT on
+the same problems. Rows that have not finished yet are left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROWS = (
+    ("base", "base"),
+    ("sft_r_s{seed}", "SFT(R), seed {seed}"),
+    ("latro_log_likelihood_s{seed}", "SFT(R) -> LaTRO, log-likelihood reward, seed {seed}"),
+    ("latro_probability_s{seed}", "SFT(R) -> LaTRO, probability reward, seed {seed}"),
+    ("rft_s{seed}", "SFT(R) -> RFT/STaR, seed {seed}"),
+    ("sft_ra_s{seed}", "SFT(R + A), gold rationales for all, seed {seed}"),
+)
+
+
+def _load(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _cell(block: dict | None) -> str:
+    if not block:
+        return "n/a"
+    return f"{100 * block['accuracy']:.1f} [{100 * block['ci_low']:.1f}, {100 * block['ci_high']:.1f}]"
+
+
+def _correct(out: Path, name: str, split: str) -> list[bool] | None:
+    path = out / f"{name}_{split}" / "predictions.jsonl"
+    if not path.is_file():
+        return None
+    return [json.loads(line)["correct"] for line in path.read_text().splitlines()]
+
+
+def _minutes(out: Path, name: str) -> str:
+    stages = [_load(out / f"{name}_{part}.json") for part in ("samples", "train", "select")]
+    seconds = sum(stage["wall_seconds"] for stage in stages if stage)
+    return f"{seconds / 60:.1f}" if seconds else "-"
+
+
+def found_rows(out: Path, seeds: list[int]) -> list[tuple[str, str]]:
+    rows = []
+    for pattern, label in ROWS:
+        for seed in seeds if "{seed}" in pattern else [0]:
+            name = pattern.format(seed=seed)
+            if (out / f"{name}_eval.json").is_file():
+                rows.append((name, label.format(seed=seed)))
+    return rows
+
+
+def table(out: Path, rows: list[tuple[str, str]], maj_k: int) -> list[str]:
+    lines = [
+        f"| row | test greedy | test maj@{maj_k} | reworded greedy | training + selection (min) |",
+        "|---|---|---|---|---|",
+    ]
+    for name, label in rows:
+        result = _load(out / f"{name}_eval.json")
+        lines.append(
+            f"| {label} | {_cell(result['test']['greedy'])} | {_cell(result['test_maj'].get(f'maj@{maj_k}'))} "
+            f"| {_cell(result['reworded']['greedy'])} | {_minutes(out, name) if name != 'base' else '-'} |"
+        )
+    return lines
+
+
+def paired_tests(out: Path, rows: list[tuple[str, str]]) -> list[str]:
+    from latro_trl.evaluation.scoring import mcnemar_exact
+
+    names = [name for name, _ in rows]
+    lines = [
+        "| LaTRO row | against | split | only LaTRO right | only the other right | exact McNemar p |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in names:
+        if not name.startswith("latro"):
+            continue
+        seed = name.rsplit("_s", 1)[1]
+        for other in (f"sft_r_s{seed}", f"rft_s{seed}", "rft_s0"):
+            if other not in names or (other == "rft_s0" and f"rft_s{seed}" in names and seed != "0"):
+                continue
+            for split in ("test", "reworded"):
+                mine, theirs = _correct(out, name, split), _correct(out, other, split)
+                if mine is None or theirs is None:
+                    continue
+                test = mcnemar_exact(mine, theirs)
+                lines.append(
+                    f"| {name} | {other} | {split} | {test['only_first']} | {test['only_second']} "
+                    f"| {test['p_value']:.3g} |"
+                )
+    return lines
+
+
+def plot(out: Path, rows: list[tuple[str, str]], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    latro = [(name, label) for name, label in rows if name.startswith("latro")]
+    if not latro:
+        return False
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
+    for name, label in latro:
+        history = _load(out / f"{name}_train.json")["log_history"]
+        steps = [entry for entry in history if "reward" in entry]
+        x = [entry["step"] for entry in steps]
+        short = label.split("LaTRO, ")[1]
+        for ax, key in ((axes[0], "reward"), (axes[1], "answer_logp"), (axes[2], "rationale/mean_length")):
+            ax.plot(x, _smooth([entry[key] for entry in steps]), label=short)
+        pick = _load(out / f"{name}_select.json")
+        start = _load(out / f"sft_r_s{name.rsplit('_s', 1)[1]}_select.json")
+        curve = [(0, max(start["validation_accuracy"].values()))]
+        curve += sorted((int(Path(c).name.split("-")[1]), a) for c, a in pick["validation_accuracy"].items())
+        axes[3].plot([s for s, _ in curve], [100 * a for _, a in curve], marker="o", label=short)
+    titles = (
+        "reward (mean of 5 steps)",
+        "log pi(y|x+z) (mean of 5 steps)",
+        "rationale length, tokens",
+        "validation greedy accuracy (%)",
+    )
+    for ax, title in zip(axes, titles, strict=True):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("LaTRO step (0 = the warm start)")
+    axes[3].legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    return True
+
+
+def _smooth(values: list[float], window: int = 5) -> list[float]:
+    return [
+        sum(values[max(0, i - window + 1) : i + 1]) / len(values[max(0, i - window + 1) : i + 1])
+        for i in range(len(values))
+    ]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="runs/warm_start")
+    parser.add_argument("--figure", default=None, help="where to write the curves (PNG)")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    config = _load(out / "config.json") or {}
+    rows = found_rows(out, config.get("seeds", [0, 1]))
+    if not rows:
+        print(f"no finished rows under {out}", file=sys.stderr)
+        return 1
+    print("\n".join(table(out, rows, config.get("maj_k", 8))))
+    print()
+    print("\n".join(paired_tests(out, rows)))
+    if args.figure and plot(out, rows, Path(args.figure)):
+        print(f"\ncurves: {args.figure}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
