@@ -159,42 +159,30 @@ def run_eval(model, tokenizer, dataset, out_dir: Path, k: int, max_new_tokens: i
     )
 
 
-def lora_config(r: int):
-    from latro_trl.warm_start import attention_lora
-
-    return attention_lora(r)
-
-
 def train_sft(args, train_set, out_dir: Path) -> dict:
-    from trl import SFTConfig, SFTTrainer
+    from latro_trl.warm_start import supervised_warm_start
 
     model, tokenizer = load_base()
-    config = SFTConfig(
-        output_dir=str(out_dir),
-        max_steps=args.train_steps,
-        per_device_train_batch_size=args.questions_per_step,
+    started = time.time()
+    trainer = supervised_warm_start(
+        model,
+        tokenizer,
+        train_set,
+        out_dir,
         learning_rate=args.lr_sft,
-        lr_scheduler_type="constant",
-        logging_steps=1,
-        report_to="none",
-        save_strategy="steps",
-        save_steps=args.train_steps // args.num_checkpoints,
-        gradient_checkpointing=False,
+        questions_per_step=args.questions_per_step,
+        lora_r=args.lora_r,
         seed=args.seed,
-        bf16=False,
+        save_steps=args.train_steps // args.num_checkpoints,
+        resume=True,
     )
-    trainer = SFTTrainer(
-        model=model,
-        args=config,
-        train_dataset=train_set.select_columns(["prompt", "completion"]),
-        processing_class=tokenizer,
-        peft_config=lora_config(args.lora_r),
-    )
-    return _train_to_the_end(trainer, out_dir, args)
+    _stop_unless_finished(trainer, args)
+    return training_record(trainer, started)
 
 
 def train_latro(args, train_set, out_dir: Path) -> dict:
     from latro_trl import LaTROConfig, LaTROTrainer
+    from latro_trl.warm_start import attention_lora
 
     model, tokenizer = load_base()
     config = LaTROConfig(
@@ -219,7 +207,7 @@ def train_latro(args, train_set, out_dir: Path) -> dict:
         args=config,
         train_dataset=train_set,
         processing_class=tokenizer,
-        peft_config=lora_config(args.lora_r),
+        peft_config=attention_lora(args.lora_r),
     )
     return _train_to_the_end(trainer, out_dir, args)
 
@@ -229,6 +217,11 @@ def _train_to_the_end(trainer, out_dir: Path, args) -> dict:
     started = time.time()
     trainer.train(resume_from_checkpoint=_last_checkpoint(out_dir))
     _stop_unless_finished(trainer, args)
+    return training_record(trainer, started)
+
+
+def training_record(trainer, started: float) -> dict:
+    """What a training stage records: its steps, its training time and the log history (the curves)."""
     return {
         "optimizer_steps": trainer.state.global_step,
         "train_seconds": round(time.time() - started, 1),

@@ -39,6 +39,7 @@ from compare import (  # noqa: E402
     _stop_unless_finished,
     _train_to_the_end,
     run_eval,
+    training_record,
     versions,
 )
 
@@ -138,11 +139,7 @@ class Experiment:
             resume=True,
         )
         _stop_unless_finished(trainer, argparse.Namespace(train_steps=steps))
-        return {
-            "optimizer_steps": trainer.state.global_step,
-            "train_seconds": round(time.time() - started, 1),
-            "log_history": trainer.state.log_history,
-        }
+        return training_record(trainer, started)
 
     def train_latro(self, reward_type: str, seed: int, out_dir: Path) -> dict:
         from latro_trl import LaTROConfig, LaTROTrainer

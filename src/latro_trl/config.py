@@ -80,6 +80,12 @@ class LaTROConfig(RLOOConfig):
         stop_generation_at_markers (`bool`, *optional*, defaults to `True`):
             Stop sampling a rationale once it writes a stop marker (transformers `stop_strings`, vLLM `stop`), instead
             of generating to the limit and cutting afterwards. Rationales are cut at the first marker either way.
+        prune_finished_rows (`bool`, *optional*, defaults to `False`):
+            Sample rationales with `latro_trl.sampling.sample_pruned`, which drops a rationale from the batch (and
+            the KV cache) the step it ends, instead of transformers' `generate`, which decodes every row until the
+            longest one ends. Same distribution and same stopping places (tested); temperature-only sampling (no
+            top-k / top-p / min-p / repetition penalty), transformers generation only (vLLM and continuous batching
+            do not waste those steps). Off until measured faster (issue #15, docs/performance.md).
         score_with_training_pass (`bool` or `None`, *optional*):
             Take the rewards from the training forward pass instead of a separate no-gradient policy pass, saving one
             forward over every sequence. Exact when the whole generation batch is trained in one micro-batch before
@@ -164,6 +170,13 @@ class LaTROConfig(RLOOConfig):
         default=True,
         metadata={"help": "Stop sampling a rationale at the first stop marker instead of generating to the limit."},
     )
+    prune_finished_rows: bool = field(
+        default=False,
+        metadata={
+            "help": "Drop a rationale from the generation batch (and KV cache) the step it ends, instead of decoding "
+            "every row until the longest ends. Same samples' distribution; temperature-only sampling."
+        },
+    )
     score_with_training_pass: bool | None = field(
         default=None,
         metadata={
@@ -228,6 +241,8 @@ class LaTROConfig(RLOOConfig):
                 f"gradient_accumulation_steps={self.gradient_accumulation_steps}."
             )
         self._warn_about_ignored_options()
+        if self.prune_finished_rows:
+            self._check_pruned_sampling()
         sampling_changed = self.temperature != 1.0 or self.top_k not in (0, None) or self.top_p != 1.0
         if sampling_changed or self.min_p not in (None, 0.0) or self.repetition_penalty != 1.0:
             warnings.warn(
@@ -237,6 +252,28 @@ class LaTROConfig(RLOOConfig):
                 "penalty 1). Training will run, but the estimate is biased.",
                 UserWarning,
                 stacklevel=2,
+            )
+
+    def _check_pruned_sampling(self) -> None:
+        if self.use_vllm or self.use_transformers_continuous_batching:
+            raise ValueError(
+                "prune_finished_rows applies to transformers' plain generation only; vLLM and continuous batching "
+                "already stop spending compute on finished rows. Set prune_finished_rows=False."
+            )
+        others = {
+            "top_k": self.top_k not in (0, None),
+            "top_p": self.top_p != 1.0,
+            "min_p": self.min_p not in (None, 0.0),
+        }
+        others["repetition_penalty"] = self.repetition_penalty != 1.0
+        if any(others.values()) or self.generation_kwargs:
+            named = [name for name, changed in others.items() if changed] + (
+                ["generation_kwargs"] * bool(self.generation_kwargs)
+            )
+            raise ValueError(
+                f"prune_finished_rows samples at `temperature` only, but {', '.join(named)} is set. Leave them at "
+                "their defaults (the estimator wants samples of the policy itself anyway), or set "
+                "prune_finished_rows=False."
             )
 
     def _warn_about_ignored_options(self) -> None:

@@ -43,6 +43,7 @@ from .objective import (
     rloo_advantages,
     sequence_logps,
 )
+from .sampling import sample_pruned
 from .sequences import RationaleCut, assemble_scoring_batch, cut_rationale, format_answer, turn_end_text
 from .validation import (
     check_answers,
@@ -252,13 +253,15 @@ class LaTROTrainer(RLOOTrainer):
         # suppress_tokens, ...) from the model's own generation_config, and TRL's guard against that is a no-op on
         # transformers 5: hide it, so that rationales are samples of the policy itself, as the estimator assumes.
         with hide_model_generation_config(self.model):
-            if self.use_transformers_continuous_batching or not self.args.stop_generation_at_markers:
+            if self.use_transformers_continuous_batching:
                 return super()._generate_single_turn(prompt_ids, images, multimodal_fields)
-            return self._generate_until_markers(prompt_ids)
+            if self.args.prune_finished_rows or self.args.stop_generation_at_markers:
+                return self._generate_plain(prompt_ids)
+            return super()._generate_single_turn(prompt_ids, images, multimodal_fields)
 
-    def _generate_until_markers(self, prompt_ids: list[list[int]]) -> list[list[int]]:
-        # The plain transformers path, with a stopping criterion that ends a rationale at its stop marker instead of
-        # running on to the limit.
+    def _generate_plain(self, prompt_ids: list[list[int]]) -> list[list[int]]:
+        """The plain transformers path: stop each rationale at its marker, and (``prune_finished_rows``) drop
+        finished rows from the batch instead of decoding them until the longest row ends."""
         device = self.accelerator.device
         tensors = [torch.tensor(ids) for ids in prompt_ids]
         input_ids = pad(tensors, padding_value=self._tokenizer.pad_token_id, padding_side="left").to(device)
@@ -274,6 +277,16 @@ class LaTROTrainer(RLOOTrainer):
             torch.no_grad(),
             self._dist.summon_full_params(self.model_wrapped, recurse=False),
         ):
+            if self.args.prune_finished_rows:
+                return sample_pruned(
+                    unwrapped_model,
+                    input_ids,
+                    attention_mask,
+                    max_new_tokens=self.max_completion_length,
+                    end_token_ids=self.eos_token_ids,
+                    temperature=self.temperature,
+                    stopping_criteria=list(self._stop_at_markers),
+                )
             output = unwrapped_model.generate(
                 input_ids=input_ids,
                 attention_mask=attention_mask,

@@ -77,3 +77,21 @@ def test_step_benchmark_writes_expected_json(bench: ModuleType, tmp_path: Path) 
         assert comparison["step_time_ratio_paired_median"] > 0 and comparison["own_peak_memory_ratio_paired_median"] > 0
         assert {"step_time", "peak_memory", "transient_memory"} <= set(comparison["targets"])
     assert "| latro |" in bench.markdown_step(result)
+
+
+@pytest.mark.slow
+def test_natural_lengths_benchmark_runs_every_trainer_and_reports_ratios(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("natural_lengths", BENCH_SCRIPT.parent / "natural_lengths.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    output = tmp_path / "natural.json"
+    module.main(
+        ["--model", "tiny", "--max-completion-length", "8", "--steps", "2", "--warmup", "1", "--rounds", "1",
+         "--threads", "1", "--output", str(output)]
+    )  # fmt: skip
+    result = json.loads(output.read_text())
+    assert set(result["runs"]) == {"latro", "latro_pruned", "rloo", "rloo_control"}
+    assert set(result["ratios_to_rloo"]) == {"latro", "latro_pruned", "rloo_control"}
+    for name, run in result["runs"].items():
+        assert run["measured_steps"] == 1 and run["median_step_time_s"] > 0, name
+        assert 0 < run["mean_generated_tokens_per_row"] <= 8 and run["peak_rss_bytes"] > 0, name

@@ -304,11 +304,12 @@ def test_scoring_in_the_training_pass_is_automatic_only_when_exact(
         resolved(per_device_train_batch_size=4, gradient_accumulation_steps=2, score_with_training_pass=True)
 
 
-def test_generation_stops_right_after_a_stop_marker(model, tokenizer, make_config):
+@pytest.mark.parametrize("prune", [False, True], ids=["generate", "pruned"])
+def test_generation_stops_right_after_a_stop_marker(model, tokenizer, make_config, prune):
     from datasets import Dataset
 
     markers = ["e", "a"]  # letters the random model writes often
-    config = make_config(stop_markers=markers, max_completion_length=30)
+    config = make_config(stop_markers=markers, max_completion_length=30, prune_finished_rows=prune)
     dataset = Dataset.from_list([{"prompt": "What is 1+1?", "answer": "2"}] * 8)
     trainer = LaTROTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer)
     trainer.model.train()
@@ -426,3 +427,16 @@ def test_training_samples_ignore_the_models_generation_config(
     trainer.train()
     assert built and all(names == [] for names in built), built
     assert trainer.model.generation_config.min_p == 0.2  # the model's own config is back after generation
+
+
+def test_pruned_sampling_trains_and_rejects_what_it_cannot_sample(
+    model, tokenizer, conversational_dataset, make_config
+):
+    args = make_config(prune_finished_rows=True, max_steps=1)
+    trainer = LaTROTrainer(model=model, args=args, train_dataset=conversational_dataset, processing_class=tokenizer)
+    trainer.train()
+    assert trainer.state.log_history[0]["rationale/mean_length"] > 0
+    with pytest.raises(ValueError, match="prune_finished_rows samples at `temperature` only, but top_p"):
+        make_config(prune_finished_rows=True, top_p=0.9)
+    with pytest.raises(ValueError, match="vLLM and continuous batching"):
+        make_config(prune_finished_rows=True, use_transformers_continuous_batching=True)

@@ -29,7 +29,8 @@ class TrainArguments(DatasetArguments):
         metadata={
             "help": "Warm start: a PEFT adapter folder (e.g. from examples/sft_baseline.py) merged into the model "
             "before LaTRO. The frozen reference is then the warm-started model. For a merged SFT checkpoint, pass "
-            "its folder as --model_name_or_path instead."
+            "its folder as --model_name_or_path instead; under ZeRO-3, merge first (latro_trl.models.save_merged) "
+            "and pass that folder, so that the reference is loaded sharded too."
         },
     )
 

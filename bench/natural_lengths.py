@@ -1,0 +1,178 @@
+"""LaTRO next to TRL's RLOOTrainer at natural lengths, each with its defaults, through the public API (issue #15).
+
+Every run is a fresh process that builds one trainer on the same saved weights, prompts (synthetic arithmetic, 1-2
+steps), K, L and beta, calls ``trainer.train()`` for ``--steps`` optimizer steps, and reports TRL's own per-step
+``step_time``, the generated tokens per row (``completions/mean_length``) and the process's peak RSS. Rows stop where
+each trainer stops them by default: LaTRO at its stop markers or end of turn, RLOO at end of turn or L.
+
+    python bench/natural_lengths.py --model embedded --max-completion-length 128 --rounds 3 --steps 4 \\
+        --output bench/results/natural_l128.json
+
+Runs:
+- ``latro``: LaTROTrainer, defaults;
+- ``latro_pruned``: the same with ``prune_finished_rows=True``;
+- ``rloo`` and ``rloo_control``: RLOOTrainer, defaults, a correctness reward; the same run twice, so their ratio shows
+  the noise of the machine.
+
+Rounds run the four in an order rotated by the round number, so that a slow phase of the machine hits each alike.
+The report gives each run's median step time over its measured steps (the first ``--warmup`` steps of every process
+are left out) and the ratios to ``rloo``. Numbers belong in docs/performance.md only with the command that made them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+RUNS = ("latro", "latro_pruned", "rloo", "rloo_control")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="embedded", help="embedded, tiny, or a model folder")
+    parser.add_argument("--num_generations", "--num-generations", type=int, default=4)
+    parser.add_argument("--prompts_per_step", "--prompts-per-step", type=int, default=2)
+    parser.add_argument("--max_completion_length", "--max-completion-length", type=int, default=128)
+    parser.add_argument("--beta", type=float, default=0.05)
+    parser.add_argument("--steps", type=int, default=4, help="optimizer steps per process")
+    parser.add_argument("--warmup", type=int, default=1, help="steps left out of each process's median")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--output", default=None, help="write the JSON result here")
+    parser.add_argument("--worker", choices=RUNS, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--model_dir", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def correct_answer(completions, answer, **kwargs) -> list[float]:
+    """RLOO's reward: 1 when the reply's parsed number equals the gold answer."""
+    from latro_trl.data import extract_number, numbers_match
+
+    texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
+    return [float(numbers_match(str(extract_number(text)), gold)) for text, gold in zip(texts, answer, strict=True)]
+
+
+def run_worker(args: argparse.Namespace) -> dict:
+    import torch
+    from transformers import AutoTokenizer
+
+    from latro_trl import LaTROConfig, LaTROTrainer
+    from latro_trl.data import load_synthetic
+
+    torch.set_num_threads(args.threads)
+    tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
+    per_step = args.prompts_per_step
+    dataset = load_synthetic("train", n=per_step * args.steps, seed=0, min_steps=1, max_steps=2)
+    common = dict(
+        output_dir=tempfile.mkdtemp(prefix=f"bench_{args.worker}_"),
+        num_generations=args.num_generations,
+        per_device_train_batch_size=per_step * args.num_generations,
+        max_completion_length=args.max_completion_length,
+        beta=args.beta,
+        max_steps=args.steps,
+        logging_steps=1,
+        report_to="none",
+        save_strategy="no",
+        seed=args.seed,
+        shuffle_dataset=False,
+        bf16=False,
+    )
+    if args.worker.startswith("latro"):
+        config = LaTROConfig(**common, prune_finished_rows=args.worker == "latro_pruned")
+        trainer = LaTROTrainer(
+            model=args.model_dir, args=config, train_dataset=dataset.select_columns(["prompt", "answer"]),
+            processing_class=tokenizer,
+        )  # fmt: skip
+    else:
+        from trl import RLOOConfig, RLOOTrainer
+
+        trainer = RLOOTrainer(
+            model=args.model_dir, reward_funcs=correct_answer, args=RLOOConfig(**common),
+            train_dataset=dataset.select_columns(["prompt", "answer"]), processing_class=tokenizer,
+        )  # fmt: skip
+    trainer.train()
+    steps = [entry for entry in trainer.state.log_history if "step_time" in entry][args.warmup :]
+    return {
+        "step_time_s": [entry["step_time"] for entry in steps],
+        "generated_tokens_per_row": [entry["completions/mean_length"] for entry in steps],
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    }
+
+
+def save_model(name: str, folder: Path) -> None:
+    """The weights every run loads, saved once (a path, so that RLOO can load its reference from it)."""
+    from latro_trl.models import load_model_and_tokenizer, save_merged
+    from latro_trl.testing import make_tiny_model, make_tiny_tokenizer
+
+    if name == "tiny":
+        tokenizer = make_tiny_tokenizer()
+        model = make_tiny_model(tokenizer)
+    else:
+        model, tokenizer = load_model_and_tokenizer() if name == "embedded" else load_model_and_tokenizer(name)
+    save_merged(model, tokenizer, folder)
+
+
+def summarize(runs: dict[str, list[dict]]) -> dict:
+    summary = {}
+    for name, results in runs.items():
+        times = [t for result in results for t in result["step_time_s"]]
+        tokens = [t for result in results for t in result["generated_tokens_per_row"]]
+        summary[name] = {
+            "median_step_time_s": statistics.median(times),
+            "measured_steps": len(times),
+            "mean_generated_tokens_per_row": statistics.fmean(tokens),
+            "peak_rss_bytes": max(result["peak_rss_bytes"] for result in results),
+        }
+    base = summary["rloo"]
+    ratios = {
+        name: {
+            "step_time": s["median_step_time_s"] / base["median_step_time_s"],
+            "peak_rss": s["peak_rss_bytes"] / base["peak_rss_bytes"],
+            "generated_tokens": s["mean_generated_tokens_per_row"] / base["mean_generated_tokens_per_row"],
+        }
+        for name, s in summary.items()
+        if name != "rloo"
+    }
+    return {"runs": summary, "ratios_to_rloo": ratios}
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    if args.worker:
+        print(json.dumps(run_worker(args)))
+        return {}
+    workdir = Path(tempfile.mkdtemp(prefix="bench_natural_"))
+    save_model(args.model, workdir / "model")
+    runs: dict[str, list[dict]] = {name: [] for name in RUNS}
+    for round_index in range(args.rounds):
+        order = RUNS[round_index % len(RUNS) :] + RUNS[: round_index % len(RUNS)]
+        for name in order:
+            command = [sys.executable, __file__, *(argv or sys.argv[1:]), "--worker", name]
+            command += ["--model_dir", str(workdir / "model"), "--seed", str(round_index)]
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                raise RuntimeError(f"{name} failed:\n{done.stderr[-3000:]}")
+            runs[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(f"round {round_index + 1}/{args.rounds} {name}: {runs[name][-1]['step_time_s']}", flush=True)
+    settings = {key: value for key, value in vars(args).items() if key not in ("worker", "model_dir", "seed")}
+    result = {"settings": settings, **summarize(runs), "per_process": runs}
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(json.dumps(result, indent=1))
+    for name, ratio in result["ratios_to_rloo"].items():
+        print(
+            f"{name:>13} / rloo: step time {ratio['step_time']:.3f}, peak RSS {ratio['peak_rss']:.3f}, "
+            f"generated tokens {ratio['generated_tokens']:.3f}"
+        )
+    return result
+
+
+if __name__ == "__main__":
+    main()

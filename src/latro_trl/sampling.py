@@ -1,0 +1,112 @@
+"""Sampling rationales where a finished row stops costing compute.
+
+transformers' batched ``generate`` keeps decoding every row until the longest one ends: a rationale that reached its
+stop marker at token 30 still pays for the forward passes of one that runs to 500. :func:`sample_pruned` drops a row
+from the batch (and from the KV cache) the step it finishes, so each later step runs on the rows still writing.
+
+Exactness: each step draws one Gumbel noise vector per row of the ORIGINAL batch and takes
+``argmax(logits / T + noise)`` for the rows still active: an exact sample of ``softmax(logits / T)`` (the Gumbel-max
+trick), the same distribution ``generate(do_sample=True, temperature=T)`` samples from, and, for a given seed, the
+same tokens whether or not finished rows were dropped (tested). Rows stop at the same places as with ``generate``:
+at an end token, when a stopping criterion (e.g. transformers' ``StopStringCriteria`` for the stop markers) fires,
+or at ``max_new_tokens``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+# A stopping criterion as transformers calls it: (sequences so far, scores) -> one bool per row.
+StoppingCriterion = Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
+
+
+@torch.no_grad()
+def sample_pruned(
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    *,
+    max_new_tokens: int,
+    end_token_ids: Sequence[int],
+    temperature: float = 1.0,
+    stopping_criteria: Sequence[StoppingCriterion] = (),
+    generator: torch.Generator | None = None,
+    prune: bool = True,
+) -> list[list[int]]:
+    """Sample one completion per (left-padded) prompt; finished rows leave the batch.
+
+    Args:
+        model: a causal LM (a transformers model, or a PEFT / unwrapped DeepSpeed one).
+        input_ids, attention_mask: left-padded prompts, shape (B, P).
+        max_new_tokens: the length limit.
+        end_token_ids: tokens that end a completion (EOS, end of turn); the end token is kept in the completion.
+        temperature: sampling temperature (> 0); ``0`` decodes greedily (for tests).
+        stopping_criteria: extra criteria, each called as ``criterion(sequences, None)`` on the active rows' prompt
+            plus completion so far; a row stops when any of them returns True (its last token is kept).
+        generator: the random generator for the Gumbel noise (the default generator of the model's device if None).
+        prune: drop finished rows from the batch (the point of this function); ``False`` keeps computing them, for
+            the exactness tests and the benchmark's control.
+
+    Returns:
+        B completions (token ids), in the order of the prompts.
+    """
+    from transformers import DynamicCache
+
+    device = input_ids.device
+    batch = input_ids.size(0)
+    end_ids = torch.tensor(sorted(set(end_token_ids)), device=device)
+    cache = DynamicCache(config=getattr(model, "config", None))
+    positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+    logits = model(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        position_ids=positions,
+        past_key_values=cache,
+        use_cache=True,
+        logits_to_keep=1,
+    ).logits[:, -1, :]
+    rows = torch.arange(batch, device=device)  # the original row of each row of the batch tensors
+    writing = torch.ones(batch, dtype=torch.bool, device=device)  # rows of the batch tensors not finished yet
+    next_position = positions[:, -1] + 1
+    mask, sequences = attention_mask, input_ids
+    completions: list[list[int]] = [[] for _ in range(batch)]
+    for step in range(max_new_tokens):
+        tokens = _sample(logits.float(), temperature, batch, rows, generator)
+        for row, token in zip(rows[writing].tolist(), tokens[writing].tolist(), strict=True):
+            completions[row].append(token)
+        sequences = torch.cat([sequences, tokens[:, None]], dim=1)
+        finished = torch.isin(tokens, end_ids)
+        for criterion in stopping_criteria:
+            finished |= criterion(sequences, None).to(device)
+        finished &= writing
+        writing &= ~finished
+        if not writing.any() or step == max_new_tokens - 1:
+            break
+        if prune and finished.any():  # drop the finished rows everywhere, KV cache included
+            keep = writing.nonzero().squeeze(1)
+            cache.batch_select_indices(keep)
+            rows, tokens, mask, writing = rows[keep], tokens[keep], mask[keep], writing[keep]
+            next_position, sequences = next_position[keep], sequences[keep]
+        mask = torch.cat([mask, mask.new_ones(mask.size(0), 1)], dim=1)
+        logits = model(
+            input_ids=tokens[:, None],
+            attention_mask=mask,
+            position_ids=next_position[:, None],
+            past_key_values=cache,
+            use_cache=True,
+        ).logits[:, -1, :]
+        next_position = next_position + 1
+    return completions
+
+
+def _sample(
+    logits: torch.Tensor, temperature: float, batch: int, rows: torch.Tensor, generator: torch.Generator | None
+) -> torch.Tensor:
+    """Gumbel-max over ``logits / temperature``: noise is drawn for all ``batch`` original rows, then indexed."""
+    if temperature == 0:
+        return logits.argmax(dim=-1)
+    uniform = torch.rand((batch, logits.size(-1)), generator=generator, device=logits.device)
+    gumbel = -torch.log(-torch.log(uniform.clamp(min=1e-20, max=1.0 - 1e-7)))
+    return (logits / temperature + gumbel[rows]).argmax(dim=-1)
