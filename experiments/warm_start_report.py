@@ -83,8 +83,8 @@ def paired_tests(out: Path, rows: list[tuple[str, str]]) -> list[str]:
         if not name.startswith("latro"):
             continue
         seed = name.rsplit("_s", 1)[1]
-        for other in (f"sft_r_s{seed}", f"rft_s{seed}", "rft_s0"):
-            if other not in names or (other == "rft_s0" and f"rft_s{seed}" in names and seed != "0"):
+        for other in (f"sft_r_s{seed}", "rft_s0"):  # its own warm start; RFT (run from the first seed's start)
+            if other not in names:
                 continue
             for split in ("test", "reworded"):
                 mine, theirs = _correct(out, name, split), _correct(out, other, split)

@@ -141,3 +141,36 @@ def test_answer_likelihood_scores_exactly_the_answer_tokens(tokenizer, model, tm
     printed = capsys.readouterr().out
     assert "z = empty" in printed and "z = gold" in printed and "z = own" in printed
     assert "of 2 questions" in printed
+
+
+def _fake_row(out: Path, name: str, test_correct: list[bool], reworded_correct: list[bool]) -> None:
+    def block(correct):
+        n = len(correct)
+        return {"accuracy": sum(correct) / n, "ci_low": 0.0, "ci_high": 1.0, "n": n}
+
+    for split, correct in (("test", test_correct), ("reworded", reworded_correct)):
+        (out / f"{name}_{split}").mkdir(parents=True)
+        lines = [json.dumps({"index": i, "correct": c}) for i, c in enumerate(correct)]
+        (out / f"{name}_{split}" / "predictions.jsonl").write_text("\n".join(lines) + "\n")
+    evaluation = {"test": {"greedy": block(test_correct)}, "reworded": {"greedy": block(reworded_correct)}}
+    evaluation["test_maj"] = {"maj@8": block(test_correct[:2])}
+    (out / f"{name}_eval.json").write_text(json.dumps(evaluation))
+    if name != "base":
+        (out / f"{name}_train.json").write_text(json.dumps({"wall_seconds": 120.0, "log_history": []}))
+        (out / f"{name}_select.json").write_text(json.dumps({"wall_seconds": 60.0, "validation_accuracy": {}}))
+
+
+def test_warm_start_report_table_and_paired_tests(tmp_path):
+    report = _load(EXPERIMENTS / "warm_start_report.py")
+    _fake_row(tmp_path, "base", [False] * 4, [False] * 4)
+    _fake_row(tmp_path, "sft_r_s0", [True, False, False, False], [False, False, False, False])
+    _fake_row(tmp_path, "latro_log_likelihood_s0", [True, True, True, False], [True, False, False, False])
+    rows = report.found_rows(tmp_path, [0, 1])
+    assert [name for name, _ in rows] == ["base", "sft_r_s0", "latro_log_likelihood_s0"]  # rft / seed 1: not run
+    table = report.table(tmp_path, rows, 8)
+    assert table[3].startswith("| SFT(R), seed 0 | 25.0 [0.0, 100.0] | 50.0 [0.0, 100.0] | 0.0 [0.0, 100.0] | 3.0 |")
+    tests = report.paired_tests(tmp_path, rows)
+    assert tests[2:] == [
+        "| latro_log_likelihood_s0 | sft_r_s0 | test | 2 | 0 | 0.5 |",
+        "| latro_log_likelihood_s0 | sft_r_s0 | reworded | 1 | 0 | 1 |",
+    ]
