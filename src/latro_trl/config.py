@@ -260,16 +260,15 @@ class LaTROConfig(RLOOConfig):
                 "prune_finished_rows applies to transformers' plain generation only; vLLM and continuous batching "
                 "already stop spending compute on finished rows. Set prune_finished_rows=False."
             )
-        others = {
+        changed = {
             "top_k": self.top_k not in (0, None),
             "top_p": self.top_p != 1.0,
             "min_p": self.min_p not in (None, 0.0),
+            "repetition_penalty": self.repetition_penalty != 1.0,
+            "generation_kwargs": bool(self.generation_kwargs),
         }
-        others["repetition_penalty"] = self.repetition_penalty != 1.0
-        if any(others.values()) or self.generation_kwargs:
-            named = [name for name, changed in others.items() if changed] + (
-                ["generation_kwargs"] * bool(self.generation_kwargs)
-            )
+        named = [name for name, is_changed in changed.items() if is_changed]
+        if named:
             raise ValueError(
                 f"prune_finished_rows samples at `temperature` only, but {', '.join(named)} is set. Leave them at "
                 "their defaults (the estimator wants samples of the policy itself anyway), or set "
