@@ -180,12 +180,14 @@ class Experiment:
         """STaR's filter: K sampled replies per answer-only question from the warm start, kept when right."""
         import torch
 
+        from latro_trl.evaluation.evaluator import read_predictions
+
         torch.manual_seed(seed)
         model, tokenizer = _load_folder(self.start_dir(seed))
         out_dir = self.out / f"rft_s{seed}_samples"
         k = self.args.num_generations
         run_eval(model, tokenizer, self.answer_set, out_dir, k, self.args.max_new_tokens, greedy=False)
-        records = [json.loads(line) for line in (out_dir / "predictions.jsonl").read_text().splitlines()]
+        records = read_predictions(out_dir)
         kept = [
             {"question_index": i, "reply": reply}
             for i, record in enumerate(records)

@@ -35,10 +35,12 @@ def _cell(block: dict | None) -> str:
 
 
 def _correct(out: Path, name: str, split: str) -> list[bool] | None:
-    path = out / f"{name}_{split}" / "predictions.jsonl"
-    if not path.is_file():
+    from latro_trl.evaluation.evaluator import read_predictions
+
+    folder = out / f"{name}_{split}"
+    if not (folder / "predictions.jsonl").is_file():
         return None
-    return [json.loads(line)["correct"] for line in path.read_text().splitlines()]
+    return [record["correct"] for record in read_predictions(folder)]
 
 
 def _minutes(out: Path, name: str) -> str:

@@ -180,6 +180,7 @@ def _latro(model, tokenizer, dataset, output_dir: Path, args: argparse.Namespace
 def _evaluate(model, tokenizer, data: dict, output_dir: Path, args: argparse.Namespace) -> dict:
     """Greedy accuracy on each held-out family, with each problem's correctness (for the paired test)."""
     from latro_trl.evaluation import evaluate
+    from latro_trl.evaluation.evaluator import read_predictions
 
     results = {}
     for split in ("test", "reworded"):
@@ -187,8 +188,8 @@ def _evaluate(model, tokenizer, data: dict, output_dir: Path, args: argparse.Nam
         summary = evaluate(
             model, tokenizer, data[split], max_new_tokens=args.max_completion_length + 16, output_dir=folder
         )
-        records = [json.loads(line) for line in (folder / "predictions.jsonl").read_text().splitlines()]
-        results[split] = {"greedy": summary["greedy"], "correct": [record["correct"] for record in records]}
+        correct = [record["correct"] for record in read_predictions(folder)]
+        results[split] = {"greedy": summary["greedy"], "correct": correct}
     return results
 
 

@@ -230,6 +230,12 @@ def _sampled(
     return {**block, **_rates(all_replies, all_answers)}
 
 
+def read_predictions(directory: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The per-question records :func:`evaluate` wrote to ``directory/predictions.jsonl`` (e.g. for a paired test)."""
+    with open(Path(directory) / "predictions.jsonl", encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle]
+
+
 def _write(directory: Path, records: list[dict[str, Any]], summary: dict[str, Any]) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     with open(directory / "predictions.jsonl", "w", encoding="utf-8") as handle:
