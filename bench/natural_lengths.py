@@ -9,8 +9,10 @@ each trainer stops them by default: LaTRO at its stop markers or end of turn, RL
         --output bench/results/natural_l128.json
 
 Runs:
-- ``latro``: LaTROTrainer, defaults;
-- ``latro_pruned``: the same with ``prune_finished_rows=True``;
+- ``latro``: LaTROTrainer, defaults (which sample with ``latro_trl.sampling.sample_pruned``: finished rows leave the
+  batch);
+- ``latro_generate``: the same with ``prune_finished_rows=False``: transformers' ``generate``, which decodes every row
+  until the longest one ends;
 - ``rloo`` and ``rloo_control``: RLOOTrainer, defaults, a correctness reward; the same run twice, so their ratio shows
   the noise of the machine.
 
@@ -30,7 +32,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-RUNS = ("latro", "latro_pruned", "rloo", "rloo_control")
+RUNS = ("latro", "latro_generate", "rloo", "rloo_control")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -85,7 +87,7 @@ def run_worker(args: argparse.Namespace) -> dict:
         bf16=False,
     )
     if args.worker.startswith("latro"):
-        config = LaTROConfig(**common, prune_finished_rows=args.worker == "latro_pruned")
+        config = LaTROConfig(**common, **({"prune_finished_rows": False} if args.worker == "latro_generate" else {}))
         trainer = LaTROTrainer(
             model=args.model_dir, args=config, train_dataset=dataset.select_columns(["prompt", "answer"]),
             processing_class=tokenizer,
@@ -97,13 +99,32 @@ def run_worker(args: argparse.Namespace) -> dict:
             model=args.model_dir, reward_funcs=correct_answer, args=RLOOConfig(**common),
             train_dataset=dataset.select_columns(["prompt", "answer"]), processing_class=tokenizer,
         )  # fmt: skip
+    generation_s = _time_generation(trainer)
     trainer.train()
     steps = [entry for entry in trainer.state.log_history if "step_time" in entry][args.warmup :]
     return {
         "step_time_s": [entry["step_time"] for entry in steps],
+        "generation_s": generation_s[args.warmup :],
+        "pruned": getattr(trainer, "_prune_finished_rows", False),
         "generated_tokens_per_row": [entry["completions/mean_length"] for entry in steps],
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }
+
+
+def _time_generation(trainer) -> list[float]:
+    """Seconds of each generation call (one per step here): the one private hook, for where the time goes."""
+    import time
+
+    seconds, generate = [], trainer._generate
+
+    def timed(*args, **kwargs):
+        start = time.perf_counter()
+        result = generate(*args, **kwargs)
+        seconds.append(time.perf_counter() - start)
+        return result
+
+    trainer._generate = timed
+    return seconds
 
 
 def save_model(name: str, folder: Path) -> None:
@@ -124,8 +145,11 @@ def summarize(runs: dict[str, list[dict]]) -> dict:
     for name, results in runs.items():
         times = [t for result in results for t in result["step_time_s"]]
         tokens = [t for result in results for t in result["generated_tokens_per_row"]]
+        generation = [t for result in results for t in result.get("generation_s", [])]
         summary[name] = {
             "median_step_time_s": statistics.median(times),
+            "median_generation_s": statistics.median(generation) if generation else None,
+            "pruned_sampling": results[0].get("pruned", False),
             "measured_steps": len(times),
             "mean_generated_tokens_per_row": statistics.fmean(tokens),
             "peak_rss_bytes": max(result["peak_rss_bytes"] for result in results),
@@ -143,29 +167,35 @@ def summarize(runs: dict[str, list[dict]]) -> dict:
     return {"runs": summary, "ratios_to_rloo": ratios}
 
 
+def _write(path: str | None, result: dict) -> None:
+    """Save after every process too, so that an interrupted run keeps what it measured."""
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(result, indent=1))
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     if args.worker:
         print(json.dumps(run_worker(args)))
         return {}
-    workdir = Path(tempfile.mkdtemp(prefix="bench_natural_"))
-    save_model(args.model, workdir / "model")
-    runs: dict[str, list[dict]] = {name: [] for name in RUNS}
-    for round_index in range(args.rounds):
-        order = RUNS[round_index % len(RUNS) :] + RUNS[: round_index % len(RUNS)]
-        for name in order:
-            command = [sys.executable, __file__, *(argv or sys.argv[1:]), "--worker", name]
-            command += ["--model_dir", str(workdir / "model"), "--seed", str(round_index)]
-            done = subprocess.run(command, capture_output=True, text=True, check=False)
-            if done.returncode != 0:
-                raise RuntimeError(f"{name} failed:\n{done.stderr[-3000:]}")
-            runs[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
-            print(f"round {round_index + 1}/{args.rounds} {name}: {runs[name][-1]['step_time_s']}", flush=True)
     settings = {key: value for key, value in vars(args).items() if key not in ("worker", "model_dir", "seed")}
-    result = {"settings": settings, **summarize(runs), "per_process": runs}
-    if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(json.dumps(result, indent=1))
+    runs: dict[str, list[dict]] = {name: [] for name in RUNS}
+    with tempfile.TemporaryDirectory(prefix="bench_natural_") as workdir:
+        save_model(args.model, Path(workdir) / "model")
+        for round_index in range(args.rounds):
+            order = RUNS[round_index % len(RUNS) :] + RUNS[: round_index % len(RUNS)]
+            for name in order:
+                command = [sys.executable, __file__, *(argv or sys.argv[1:]), "--worker", name]
+                command += ["--model_dir", str(Path(workdir) / "model"), "--seed", str(round_index)]
+                done = subprocess.run(command, capture_output=True, text=True, check=False)
+                if done.returncode != 0:
+                    raise RuntimeError(f"{name} failed:\n{done.stderr[-3000:]}")
+                runs[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
+                print(f"round {round_index + 1}/{args.rounds} {name}: {runs[name][-1]['step_time_s']}", flush=True)
+                _write(args.output, {"settings": settings, "complete": False, "per_process": runs})
+    result = {"settings": settings, "complete": True, **summarize(runs), "per_process": runs}
+    _write(args.output, result)
     for name, ratio in result["ratios_to_rloo"].items():
         print(
             f"{name:>13} / rloo: step time {ratio['step_time']:.3f}, peak RSS {ratio['peak_rss']:.3f}, "

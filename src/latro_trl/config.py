@@ -80,12 +80,14 @@ class LaTROConfig(RLOOConfig):
         stop_generation_at_markers (`bool`, *optional*, defaults to `True`):
             Stop sampling a rationale once it writes a stop marker (transformers `stop_strings`, vLLM `stop`), instead
             of generating to the limit and cutting afterwards. Rationales are cut at the first marker either way.
-        prune_finished_rows (`bool`, *optional*, defaults to `False`):
+        prune_finished_rows (`bool` or `None`, *optional*):
             Sample rationales with `latro_trl.sampling.sample_pruned`, which drops a rationale from the batch (and
             the KV cache) the step it ends, instead of transformers' `generate`, which decodes every row until the
-            longest one ends. Same distribution and same stopping places (tested); temperature-only sampling (no
-            top-k / top-p / min-p / repetition penalty), transformers generation only (vLLM and continuous batching
-            do not waste those steps). Off until measured faster (issue #15, docs/performance.md).
+            longest one ends. Same distribution and same stopping places (tested). It samples at `temperature` only
+            (no top-k / top-p / min-p / repetition penalty / `generation_kwargs`) and on transformers' plain
+            generation only (vLLM and continuous batching do not waste those steps). `None` (default) turns it on
+            exactly where it applies; `True` makes a setting it cannot honour an error. Measured in
+            docs/performance.md.
         score_with_training_pass (`bool` or `None`, *optional*):
             Take the rewards from the training forward pass instead of a separate no-gradient policy pass, saving one
             forward over every sequence. Exact when the whole generation batch is trained in one micro-batch before
@@ -170,11 +172,12 @@ class LaTROConfig(RLOOConfig):
         default=True,
         metadata={"help": "Stop sampling a rationale at the first stop marker instead of generating to the limit."},
     )
-    prune_finished_rows: bool = field(
-        default=False,
+    prune_finished_rows: bool | None = field(
+        default=None,
         metadata={
             "help": "Drop a rationale from the generation batch (and KV cache) the step it ends, instead of decoding "
-            "every row until the longest ends. Same samples' distribution; temperature-only sampling."
+            "every row until the longest ends. Same samples' distribution; temperature-only sampling, transformers "
+            "generation only. None: on exactly where it applies."
         },
     )
     score_with_training_pass: bool | None = field(
@@ -254,25 +257,31 @@ class LaTROConfig(RLOOConfig):
                 stacklevel=2,
             )
 
-    def _check_pruned_sampling(self) -> None:
-        if self.use_vllm or self.use_transformers_continuous_batching:
-            raise ValueError(
-                "prune_finished_rows applies to transformers' plain generation only; vLLM and continuous batching "
-                "already stop spending compute on finished rows. Set prune_finished_rows=False."
-            )
+    def options_pruning_cannot_honour(self) -> list[str]:
+        """The settings `sample_pruned` cannot honour: another generation backend, or sampling beyond temperature."""
         changed = {
+            "use_vllm": self.use_vllm,
+            "use_transformers_continuous_batching": self.use_transformers_continuous_batching,
             "top_k": self.top_k not in (0, None),
             "top_p": self.top_p != 1.0,
             "min_p": self.min_p not in (None, 0.0),
             "repetition_penalty": self.repetition_penalty != 1.0,
             "generation_kwargs": bool(self.generation_kwargs),
         }
-        named = [name for name, is_changed in changed.items() if is_changed]
+        return [name for name, is_changed in changed.items() if is_changed]
+
+    def _check_pruned_sampling(self) -> None:
+        named = self.options_pruning_cannot_honour()
+        if "use_vllm" in named or "use_transformers_continuous_batching" in named:
+            raise ValueError(
+                "prune_finished_rows applies to transformers' plain generation only; vLLM and continuous batching "
+                "already stop spending compute on finished rows. Set prune_finished_rows=False (or leave it unset)."
+            )
         if named:
             raise ValueError(
                 f"prune_finished_rows samples at `temperature` only, but {', '.join(named)} is set. Leave them at "
                 "their defaults (the estimator wants samples of the policy itself anyway), or set "
-                "prune_finished_rows=False."
+                "prune_finished_rows=False (or leave it unset)."
             )
 
     def _warn_about_ignored_options(self) -> None:

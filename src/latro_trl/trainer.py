@@ -191,6 +191,7 @@ class LaTROTrainer(RLOOTrainer):
 
         self.add_callback(SaveOnInterruptCallback())
         self._score_with_training_pass = self._resolve_score_with_training_pass()
+        self._prune_finished_rows = self._resolve_prune_finished_rows()
         if isinstance(self.processing_class, ProcessorMixin):
             raise ValueError("LaTROTrainer supports text-only models; pass a tokenizer as `processing_class`.")
         self._check_inputs(train_dataset)
@@ -227,6 +228,26 @@ class LaTROTrainer(RLOOTrainer):
             )
         return same_weights and dropout_free if wanted is None else bool(wanted)
 
+    def _resolve_prune_finished_rows(self) -> bool:
+        """Whether rationales are sampled by `sample_pruned` (see the config field)."""
+        wanted = self.args.prune_finished_rows
+        # Where every forward pass gathers sharded weights from all processes (FSDP, or ZeRO-3 without
+        # `ds3_gather_for_generation`), the processes must run the same number of decoding steps, which `generate`
+        # ensures (synced_gpus) and a loop that stops when its own rows end does not.
+        zero3 = self.is_deepspeed_enabled and self.accelerator.state.deepspeed_plugin.zero_stage == 3
+        lockstep = self.accelerator.num_processes > 1 and (
+            self.is_fsdp_enabled or (zero3 and not self.args.ds3_gather_for_generation)
+        )
+        if wanted and lockstep:
+            raise ValueError(
+                "prune_finished_rows=True cannot run with FSDP, or with ZeRO-3 and ds3_gather_for_generation=False, "
+                "on several processes: each forward pass there needs every process, so all of them must decode the "
+                "same number of steps. Leave prune_finished_rows unset (or False)."
+            )
+        if wanted is None:
+            return not lockstep and not self.args.options_pruning_cannot_honour()
+        return wanted
+
     def _prepare_reference_model(self, ref_model: PreTrainedModel):
         ref_model.eval()
         ref_model.requires_grad_(False)
@@ -255,7 +276,7 @@ class LaTROTrainer(RLOOTrainer):
         with hide_model_generation_config(self.model):
             if self.use_transformers_continuous_batching:
                 return super()._generate_single_turn(prompt_ids, images, multimodal_fields)
-            if self.args.prune_finished_rows or self.args.stop_generation_at_markers:
+            if self._prune_finished_rows or self.args.stop_generation_at_markers:
                 return self._generate_plain(prompt_ids)
             return super()._generate_single_turn(prompt_ids, images, multimodal_fields)
 
@@ -277,7 +298,7 @@ class LaTROTrainer(RLOOTrainer):
             torch.no_grad(),
             self._dist.summon_full_params(self.model_wrapped, recurse=False),
         ):
-            if self.args.prune_finished_rows:
+            if self._prune_finished_rows:
                 return sample_pruned(
                     unwrapped_model,
                     input_ids,

@@ -79,19 +79,43 @@ def test_step_benchmark_writes_expected_json(bench: ModuleType, tmp_path: Path) 
     assert "| latro |" in bench.markdown_step(result)
 
 
-@pytest.mark.slow
-def test_natural_lengths_benchmark_runs_every_trainer_and_reports_ratios(tmp_path: Path) -> None:
-    spec = importlib.util.spec_from_file_location("natural_lengths", BENCH_SCRIPT.parent / "natural_lengths.py")
+def _load_script(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, BENCH_SCRIPT.parent / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_natural_lengths_benchmark_runs_every_trainer_and_reports_ratios(tmp_path: Path) -> None:
+    module = _load_script("natural_lengths")
     output = tmp_path / "natural.json"
     module.main(
         ["--model", "tiny", "--max-completion-length", "8", "--steps", "2", "--warmup", "1", "--rounds", "1",
          "--threads", "1", "--output", str(output)]
     )  # fmt: skip
     result = json.loads(output.read_text())
-    assert set(result["runs"]) == {"latro", "latro_pruned", "rloo", "rloo_control"}
-    assert set(result["ratios_to_rloo"]) == {"latro", "latro_pruned", "rloo_control"}
+    assert set(result["runs"]) == {"latro", "latro_generate", "rloo", "rloo_control"}
+    assert set(result["ratios_to_rloo"]) == {"latro", "latro_generate", "rloo_control"}
     for name, run in result["runs"].items():
         assert run["measured_steps"] == 1 and run["median_step_time_s"] > 0, name
         assert 0 < run["mean_generated_tokens_per_row"] <= 8 and run["peak_rss_bytes"] > 0, name
+    assert result["runs"]["latro"]["pruned_sampling"] is True  # the default, on plain transformers generation
+    assert result["runs"]["latro_generate"]["pruned_sampling"] is False
+    assert result["complete"] is True
+
+
+def test_generation_paths_benchmark_times_every_mode(tmp_path: Path) -> None:
+    module = _load_script("generation_paths")
+    output = tmp_path / "paths.json"
+    module.main(
+        ["--model", "tiny", "--max-new-tokens", "6", "--repeats", "1", "--threads", "1", "--output", str(output)]
+    )
+    result = json.loads(output.read_text())
+    modes = result["modes"]
+    assert set(modes) == set(module.MODES)
+    assert set(result["decode_step_ms_by_rows"]) == {"1", "2", "4", "8"}  # 2 questions x K=4 rows
+    for forced in ("generate_forced", "sampler_forced"):  # every row runs to the limit
+        assert modes[forced]["median_decode_steps"] == 6 and modes[forced]["mean_generated_tokens_per_row"] == 6
+    for mode, row in modes.items():
+        assert row["median_seconds"] > 0 and 0 < row["mean_generated_tokens_per_row"] <= 6, mode

@@ -422,7 +422,8 @@ def test_training_samples_ignore_the_models_generation_config(
         return processors
 
     monkeypatch.setattr(GenerationMixin, "_get_logits_processor", spy)
-    args = make_config(max_steps=1, stop_generation_at_markers=stop_at_markers)
+    # transformers' `generate` path (the pruned sampler never reads a generation config at all)
+    args = make_config(max_steps=1, stop_generation_at_markers=stop_at_markers, prune_finished_rows=False)
     trainer = LaTROTrainer(model=model, args=args, train_dataset=conversational_dataset, processing_class=tokenizer)
     trainer.train()
     assert built and all(names == [] for names in built), built
@@ -440,3 +441,28 @@ def test_pruned_sampling_trains_and_rejects_what_it_cannot_sample(
         make_config(prune_finished_rows=True, top_p=0.9)
     with pytest.raises(ValueError, match="vLLM and continuous batching"):
         make_config(prune_finished_rows=True, use_transformers_continuous_batching=True)
+
+
+def test_pruned_sampling_is_on_by_default_exactly_where_it_applies(
+    model, tokenizer, conversational_dataset, make_config, monkeypatch
+):
+    def resolved(**overrides):
+        args = make_config(**overrides)
+        trainer = LaTROTrainer(model=model, args=args, train_dataset=conversational_dataset, processing_class=tokenizer)
+        return trainer._prune_finished_rows
+
+    assert resolved() is True
+    assert resolved(prune_finished_rows=False) is False
+    with pytest.warns(UserWarning, match="biased"):
+        assert resolved(top_p=0.9) is False  # generate() samples what the pruned sampler cannot
+    assert resolved(generation_kwargs={"top_k": 5}) is False
+    # Several processes that must decode in lockstep (FSDP here): unset falls back to generate, True is an error.
+    trainer = LaTROTrainer(
+        model=model, args=make_config(), train_dataset=conversational_dataset, processing_class=tokenizer
+    )
+    trainer.is_fsdp_enabled = True
+    monkeypatch.setattr(type(trainer.accelerator), "num_processes", property(lambda self: 2))
+    assert trainer._resolve_prune_finished_rows() is False
+    trainer.args.prune_finished_rows = True
+    with pytest.raises(ValueError, match="same number of steps"):
+        trainer._resolve_prune_finished_rows()

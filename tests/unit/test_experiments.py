@@ -156,8 +156,12 @@ def _fake_row(out: Path, name: str, test_correct: list[bool], reworded_correct: 
     evaluation["test_maj"] = {"maj@8": block(test_correct[:2])}
     (out / f"{name}_eval.json").write_text(json.dumps(evaluation))
     if name != "base":
-        (out / f"{name}_train.json").write_text(json.dumps({"wall_seconds": 120.0, "log_history": []}))
-        (out / f"{name}_select.json").write_text(json.dumps({"wall_seconds": 60.0, "validation_accuracy": {}}))
+        (out / f"{name}_train.json").write_text(
+            json.dumps({"wall_seconds": 120.0, "cpu_seconds": 200.0, "log_history": []})
+        )
+        (out / f"{name}_select.json").write_text(
+            json.dumps({"wall_seconds": 60.0, "cpu_seconds": 100.0, "validation_accuracy": {}})
+        )
 
 
 def test_warm_start_report_table_and_paired_tests(tmp_path):
@@ -168,7 +172,9 @@ def test_warm_start_report_table_and_paired_tests(tmp_path):
     rows = report.found_rows(tmp_path, [0, 1])
     assert [name for name, _ in rows] == ["base", "sft_r_s0", "latro_log_likelihood_s0"]  # rft / seed 1: not run
     table = report.table(tmp_path, rows, 8)
-    assert table[3].startswith("| SFT(R), seed 0 | 25.0 [0.0, 100.0] | 50.0 [0.0, 100.0] | 0.0 [0.0, 100.0] | 3.0 |")
+    assert table[3].startswith(
+        "| SFT(R), seed 0 | 25.0 [0.0, 100.0] | 50.0 [0.0, 100.0] | 0.0 [0.0, 100.0] | 3.0 | 5.0 |"
+    )
     tests = report.paired_tests(tmp_path, rows)
     assert tests[2:] == [
         "| latro_log_likelihood_s0 | sft_r_s0 | test | 2 | 0 | 0.5 |",
