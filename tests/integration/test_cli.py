@@ -153,3 +153,18 @@ def test_demo_runs_end_to_end_on_a_tiny_model(tiny_model_dir, tmp_path):
     assert (tmp_path / "demo" / "training_curves.png").exists()
     history = json.loads((tmp_path / "demo" / "log_history.json").read_text())
     assert sum("reward" in entry for entry in history) == 2
+
+
+def test_demo_silences_library_notices_but_not_other_warnings():
+    import warnings
+
+    from latro_trl.cli.demo import _quiet_libraries
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _quiet_libraries()
+        notice = "Could not find a config file in /some/folder - will assume the vocabulary was not modified."
+        warnings.warn(notice, UserWarning, stacklevel=1)  # peft's, on each checkpoint of the embedded model
+        warnings.warn("old API", FutureWarning, stacklevel=1)
+        warnings.warn("something the user must see", UserWarning, stacklevel=1)
+    assert [str(w.message) for w in caught] == ["something the user must see"]

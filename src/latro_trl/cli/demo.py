@@ -106,6 +106,9 @@ def _quiet_libraries() -> None:
 
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    # peft, on every checkpoint: the embedded model's folder holds a GGUF file, no config.json to compare vocabularies
+    # with. The demo never changes the vocabulary, so the notice says nothing here.
+    warnings.filterwarnings("ignore", message="Could not find a config file", category=UserWarning)
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()  # weight-loading bars
     datasets.disable_progress_bars()  # tokenizing bars
