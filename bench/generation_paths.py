@@ -81,9 +81,9 @@ def main(argv=None) -> dict:
     from torch.nn.utils.rnn import pad_sequence
     from transformers import GenerationConfig, StoppingCriteriaList, StopStringCriteria
 
-    from latro_trl.config import DEFAULT_STOP_MARKERS
     from latro_trl.data import load_synthetic
     from latro_trl.evaluation.generation import hide_model_generation_config
+    from latro_trl.markers import STOP_MARKERS
     from latro_trl.sampling import sample_pruned
 
     args = parse_args(argv)
@@ -99,7 +99,7 @@ def main(argv=None) -> dict:
     left = lambda tensors, value: pad_sequence([t.flip(0) for t in tensors], True, value).flip(1)  # noqa: E731
     input_ids = left(rows, tokenizer.pad_token_id)
     attention_mask = left([torch.ones_like(t) for t in rows], 0)
-    markers = StoppingCriteriaList([StopStringCriteria(tokenizer, DEFAULT_STOP_MARKERS)])
+    markers = StoppingCriteriaList([StopStringCriteria(tokenizer, list(STOP_MARKERS))])
     ends = [tokenizer.eos_token_id]  # the end of a chat turn for the models here (<|im_end|>)
     limit = args.max_new_tokens
 

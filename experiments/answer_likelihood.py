@@ -15,6 +15,7 @@ a ``rationale`` column) and z = the model's own samples cut at the first stop ma
 from __future__ import annotations
 
 import argparse
+from functools import partial
 
 import torch
 
@@ -39,24 +40,28 @@ def parse_args(argv=None) -> argparse.Namespace:
 @torch.no_grad()
 def answer_logp(model, tokenizer, prompt_text: str, rationale: str, answer: str) -> float:
     """log pi(y | x + z) with y written as the trainer writes it (template, then the end of the turn)."""
-    from latro_trl.data.prompts import ANSWER_TEMPLATE
-    from latro_trl.sequences import format_answer, turn_end_text
+    from latro_trl.markers import answer_text, turn_end_text
 
     context = tokenizer(prompt_text + rationale, add_special_tokens=False)["input_ids"]
-    y = format_answer(ANSWER_TEMPLATE, answer, rationale) + turn_end_text(tokenizer, True)
+    y = answer_text(answer, after=rationale) + turn_end_text(tokenizer, True)
     target = tokenizer(y, add_special_tokens=False)["input_ids"]
     ids = torch.tensor([context + target])
     logps = model(ids).logits[0, :-1].float().log_softmax(-1).gather(-1, ids[0, 1:, None])[:, 0]
     return logps[len(context) - 1 :].sum().item()
 
 
-def cut_at_marker(text: str, markers) -> str:
-    positions = [text.find(marker) for marker in markers if marker in text]
-    return (text[: min(positions)] if positions else text).rstrip()
+def own_rationale(tokenizer, reply_text: str) -> str:
+    """The rationale the trainer would keep of a reply: ``cut_rationale`` at the default stop markers."""
+    from latro_trl.markers import STOP_MARKERS
+    from latro_trl.sequences import cut_rationale
+
+    ids = tokenizer(reply_text, add_special_tokens=False)["input_ids"]
+    decode = partial(tokenizer.decode, skip_special_tokens=False)
+    cut = cut_rationale(ids, decode=decode, stop_markers=STOP_MARKERS, end_token_ids=[], max_length=len(ids) + 1)
+    return decode(cut.ids)
 
 
 def main(argv=None) -> int:
-    from latro_trl.config import DEFAULT_STOP_MARKERS
     from latro_trl.data import load_gsm8k, load_synthetic
     from latro_trl.evaluation import generate_replies, load_model_for_eval, render_prompt
 
@@ -86,8 +91,7 @@ def main(argv=None) -> int:
         if "rationale" in row:
             totals["gold"].append(answer_logp(model, tokenizer, prompt_text, row["rationale"], row["answer"]))
         own = [
-            answer_logp(model, tokenizer, prompt_text, cut_at_marker(r.text, DEFAULT_STOP_MARKERS), row["answer"])
-            for r in replies
+            answer_logp(model, tokenizer, prompt_text, own_rationale(tokenizer, r.text), row["answer"]) for r in replies
         ]
         totals["own"].append(sum(own) / len(own))
     print(f"mean log pi(y | x + z) over {len(rows)} questions ({args.num_samples} own rationales each):")

@@ -8,11 +8,8 @@ from dataclasses import dataclass, field, fields
 from transformers.utils import is_torch_bf16_gpu_available
 from trl import RLOOConfig
 
-from .data.prompts import ANSWER_TEMPLATE
+from .markers import ANSWER_TEMPLATE, STOP_MARKERS
 from .objective import REWARD_TYPES
-
-DEFAULT_STOP_MARKERS = ["The answer is", "the answer is", "The final answer is", "Answer:"]
-DEFAULT_ANSWER_TEMPLATE = ANSWER_TEMPLATE  # one copy, shared with data preparation and evaluation
 
 # RLOOConfig fields that LaTRO's update never reads, with what LaTRO does instead. Setting one has no effect, so a
 # converted RLOO/GRPO config or a user who sets one is told. (num_iterations > 1 is rejected instead: it would be
@@ -157,11 +154,11 @@ class LaTROConfig(RLOOConfig):
         metadata={"help": "Reject prompts longer than this many tokens (after the chat template). None: no check."},
     )
     stop_markers: list[str] = field(
-        default_factory=lambda: list(DEFAULT_STOP_MARKERS),
+        default_factory=lambda: list(STOP_MARKERS),
         metadata={"help": "Strings that introduce the answer; a rationale is cut at the first one."},
     )
     answer_template: str = field(
-        default=DEFAULT_ANSWER_TEMPLATE,
+        default=ANSWER_TEMPLATE,
         metadata={"help": "How the gold answer is written after the rationale; must contain '{answer}'."},
     )
     answer_column: str = field(

@@ -17,8 +17,6 @@ from typing import NamedTuple
 
 import torch
 
-_SENTINEL = "\x00LATRO_SENTINEL\x00"
-
 
 class RationaleCut(NamedTuple):
     """A rationale cut at its first stop marker / end token / the length limit.
@@ -82,53 +80,6 @@ def cut_rationale(
 def _first_marker_offset(text: str, stop_markers: Sequence[str]) -> int | None:
     offsets = [offset for marker in stop_markers if marker and (offset := text.find(marker)) >= 0]
     return min(offsets) if offsets else None
-
-
-def format_answer(template: str, answer: str, rationale_text: str) -> str:
-    """The answer text ``y`` that follows the rationale, e.g. ``" The answer is 18."``.
-
-    A space is put in front when the rationale does not already end in whitespace, so that ``y`` is tokenized the way
-    the model would have written it after the rationale (``" The"`` rather than ``"The"``).
-    """
-    text = template.format(answer=str(answer).strip())
-    if rationale_text and not rationale_text[-1].isspace():
-        text = " " + text
-    return text
-
-
-def turn_end_text(tokenizer, conversational: bool) -> str:
-    """Text that closes an assistant turn in ``tokenizer``'s chat template (e.g. ``"<|im_end|>"``), or its EOS.
-
-    Found by rendering a conversation whose assistant message is a sentinel and reading what the template puts right
-    after it, up to and including the first special token: the model stops at that token, so whatever a template
-    writes after it (Phi-3.5: ``"<|end|>\n<|endoftext|>"``, the EOS that closes the whole conversation) is never
-    generated at that point and must not be scored or trained as part of the answer. Trailing whitespace (the
-    separator before a next turn) is dropped.
-    """
-    if conversational and tokenizer.chat_template is not None:
-        messages = [{"role": "user", "content": "q"}, {"role": "assistant", "content": _SENTINEL}]
-        rendered = tokenizer.apply_chat_template(messages, tokenize=False)
-        if _SENTINEL in rendered:
-            suffix = _through_first_special_token(rendered.split(_SENTINEL, 1)[1], tokenizer).rstrip()
-            if suffix:
-                return suffix
-    if tokenizer.eos_token is None:
-        raise ValueError(
-            "The tokenizer has neither a chat template that closes assistant turns nor an EOS token, so the answer "
-            "cannot be terminated. Set `tokenizer.eos_token`."
-        )
-    return tokenizer.eos_token
-
-
-def _through_first_special_token(text: str, tokenizer) -> str:
-    """``text`` up to the end of the earliest special token in it (all of it when it has none)."""
-    specials = set(tokenizer.all_special_tokens)
-    specials |= {token.content for token in tokenizer.added_tokens_decoder.values() if token.special}
-    found = [(start, -len(token), token) for token in specials if token and (start := text.find(token)) >= 0]
-    if not found:
-        return text
-    start, _, token = min(found)  # the earliest; of two starting there, the longer
-    return text[: start + len(token)]
 
 
 class ScoringBatch(NamedTuple):

@@ -34,6 +34,7 @@ from trl.trainer.utils import add_fused_lm_head, disable_dropout_in_model, pad, 
 from .callbacks import SaveOnInterruptCallback
 from .config import LaTROConfig
 from .evaluation.generation import hide_model_generation_config
+from .markers import answer_text, turn_end_text
 from .objective import (
     answer_rewards,
     answer_term_weights,
@@ -44,7 +45,7 @@ from .objective import (
     sequence_logps,
 )
 from .sampling import sample_pruned
-from .sequences import RationaleCut, assemble_scoring_batch, cut_rationale, format_answer, turn_end_text
+from .sequences import RationaleCut, assemble_scoring_batch, cut_rationale
 from .validation import (
     check_answers,
     check_chat_template,
@@ -134,7 +135,8 @@ class LaTROTrainer(RLOOTrainer):
         peft_config=None,
         ref_model: PreTrainedModel | None = None,
     ):
-        args = _as_latro_config(args, model)
+        # A copy: the trainer adjusts its config (vLLM stop strings, beta hidden from TRL below), never the caller's.
+        args = copy.copy(_as_latro_config(args, model))
         if reward_funcs:
             logger.warning("LaTROTrainer ignores `reward_funcs`: its reward is the model's own answer log-likelihood.")
         if train_dataset is None:
@@ -337,7 +339,7 @@ class LaTROTrainer(RLOOTrainer):
         cuts = self._cut_rationales(completion_ids)
         rationales = self._tokenizer.batch_decode([cut.ids for cut in cuts], skip_special_tokens=True)
         answer_texts = [
-            format_answer(self.args.answer_template, answer, rationale)
+            answer_text(answer, self.args.answer_template, after=rationale)
             for answer, rationale in zip(answers, rationales, strict=True)
         ]
         end_ids = self._answer_end_ids[is_conversational(inputs[0])]

@@ -18,7 +18,7 @@ def embedded():
 
 
 def test_embedded_model_pad_is_eos_and_template_closes_turns(embedded):
-    from latro_trl.sequences import turn_end_text
+    from latro_trl.markers import turn_end_text
 
     _, tokenizer = embedded
     assert tokenizer.pad_token_id == tokenizer.eos_token_id  # the case the masks must survive

@@ -12,7 +12,8 @@ import torch
 from transformers import AutoModelForCausalLM, GenerationConfig
 
 from latro_trl.evaluation import generate_replies
-from latro_trl.evaluation.generation import Reply, end_token_ids, render_prompt
+from latro_trl.evaluation.generation import Reply, render_prompt
+from latro_trl.markers import end_of_turn_ids
 from latro_trl.testing import make_tiny_model, make_tiny_tokenizer
 
 PROMPTS = [
@@ -65,7 +66,7 @@ def shipped_model(clean_model, tokenizer, tmp_path_factory):
 
 def _argmax_replies(model, tokenizer, prompts, max_new_tokens):
     """Greedy decoding by hand: one prompt at a time, full forward pass per token, argmax of the raw logits."""
-    ends = set(end_token_ids(tokenizer, model))
+    ends = set(end_of_turn_ids(tokenizer, model))
     replies = []
     for prompt in prompts:
         text, is_chat = render_prompt(tokenizer, prompt)

@@ -99,6 +99,15 @@ def test_in_memory_model_gets_a_frozen_reference_copy(model, tokenizer, conversa
     assert second_step["kl"] != 0.0
 
 
+def test_the_callers_config_is_left_as_it_was(model, tokenizer, conversational_dataset, make_config):
+    config = make_config(beta=0.2, max_steps=1)
+    before = config.to_dict()
+    trainer = LaTROTrainer(model=model, args=config, train_dataset=conversational_dataset, processing_class=tokenizer)
+    trainer.train()
+    assert config.to_dict() == before
+    assert trainer.args is not config and trainer.args.beta == 0.2 and trainer.beta == 0.2
+
+
 def test_model_reused_in_a_second_trainer_gets_a_true_reference(model, tokenizer, conversational_dataset, make_config):
     # The first trainer patches the model's forward (TRL's log-prob head); a deep copy of it would keep calling the
     # original model on a plain forward. The second trainer's reference must be a model of its own.

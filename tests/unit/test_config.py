@@ -5,7 +5,7 @@ import warnings
 import pytest
 
 from latro_trl import LaTROConfig
-from latro_trl.config import DEFAULT_ANSWER_TEMPLATE
+from latro_trl.markers import ANSWER_TEMPLATE
 
 
 def test_defaults_are_valid_and_follow_the_paper(tmp_path):
@@ -17,7 +17,7 @@ def test_defaults_are_valid_and_follow_the_paper(tmp_path):
     assert config.temperature == 1.0
     assert config.learning_rate == 5e-7
     assert config.unfinished_penalty_factor == 2.0
-    assert config.answer_template == DEFAULT_ANSWER_TEMPLATE
+    assert config.answer_template == ANSWER_TEMPLATE
     assert "The answer is" in config.stop_markers
     assert config.generation_batch_size % config.num_generations == 0
 

@@ -112,9 +112,10 @@ def test_the_report_fills_the_table_between_its_markers(tmp_path):
 
 def test_answer_likelihood_scores_exactly_the_answer_tokens(tokenizer, model, tmp_path, capsys):
     script = _load(EXPERIMENTS / "answer_likelihood.py")
-    assert script.cut_at_marker("2 + 3 = 5. The answer is 5.", ["Answer:", "The answer is"]) == "2 + 3 = 5."
-    assert script.cut_at_marker("Answer: 5. The answer is 5.", ["The answer is", "Answer:"]) == ""
-    assert script.cut_at_marker("no marker here ", ["The answer is"]) == "no marker here"
+    # Cut as the trainer cuts: at the first stop marker, in token space.
+    assert script.own_rationale(tokenizer, "2 + 3 = 5. The answer is 5.").rstrip() == "2 + 3 = 5."
+    assert script.own_rationale(tokenizer, "Answer: 5. The answer is 5.") == ""
+    assert script.own_rationale(tokenizer, "no marker here") == "no marker here"
 
     prompt = tokenizer.apply_chat_template(
         [{"role": "user", "content": "2 + 3?"}], add_generation_prompt=True, tokenize=False

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..markers import ANSWER_TEMPLATE
 from .answers import (
     ANSWER_MARKERS,
     extract_choice,
@@ -21,7 +22,7 @@ from .answers import (
     numbers_match,
     parse_number,
 )
-from .prompts import ANSWER_TEMPLATE, DEFAULT_TRIGGER, format_answer, format_question
+from .prompts import DEFAULT_TRIGGER, format_question
 
 if TYPE_CHECKING:
     from .arc import load_arc
@@ -35,7 +36,6 @@ __all__ = [
     "DEFAULT_TRIGGER",
     "extract_choice",
     "extract_number",
-    "format_answer",
     "format_number",
     "format_question",
     "gsm8k_gold",

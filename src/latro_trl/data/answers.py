@@ -20,8 +20,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from fractions import Fraction
 
-ANSWER_MARKERS: tuple[str, ...] = ("The answer is", "The final answer is", "Answer:")
-"""Phrases that introduce an answer; matched case-insensitively (so ``"the answer is"`` is covered)."""
+from ..markers import ANSWER_MARKERS
 
 _DIGITS = r"(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+"
 # A number: optional sign and currency (either order), digits with optional thousands commas and decimals, optional

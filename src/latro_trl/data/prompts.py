@@ -1,15 +1,14 @@
-"""The prompt trigger and answer template shared by data preparation, training and evaluation.
+"""The prompt trigger and the conversational columns shared by data preparation, training and evaluation.
 
 One copy of each string lives here so that a model is evaluated with exactly the prompt it was trained on.
 """
 
 from __future__ import annotations
 
+from ..markers import answer_text
+
 DEFAULT_TRIGGER = 'Let\'s think step by step and end your reply with "The answer is <answer>."'
 """Appended to every question (after a blank line) to elicit a rationale that ends in a parsable answer."""
-
-ANSWER_TEMPLATE = "The answer is {answer}."
-"""How the gold answer ``y`` is written after a rationale (the SFT completion uses it too)."""
 
 
 def format_question(question: str, trigger: str | None = DEFAULT_TRIGGER) -> str:
@@ -30,11 +29,6 @@ def format_question(question: str, trigger: str | None = DEFAULT_TRIGGER) -> str
     return f"{question}\n\n{trigger.strip()}" if trigger else question
 
 
-def format_answer(answer: str) -> str:
-    """Write a gold answer in :data:`ANSWER_TEMPLATE`, e.g. ``"18"`` -> ``"The answer is 18."``."""
-    return ANSWER_TEMPLATE.format(answer=answer)
-
-
 def user_prompt(question: str, trigger: str | None = DEFAULT_TRIGGER) -> list[dict[str, str]]:
     """The conversational ``prompt`` column value: one user turn holding the question and the trigger."""
     return [{"role": "user", "content": format_question(question, trigger)}]
@@ -48,5 +42,5 @@ def assistant_completion(rationale: str, answer: str) -> list[dict[str, str]]:
         answer: the gold answer as it should appear in :data:`ANSWER_TEMPLATE`.
     """
     rationale = rationale.strip()
-    content = f"{rationale} {format_answer(answer)}" if rationale else format_answer(answer)
+    content = f"{rationale} {answer_text(answer)}" if rationale else answer_text(answer)
     return [{"role": "assistant", "content": content}]

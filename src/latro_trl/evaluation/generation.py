@@ -11,10 +11,10 @@ from typing import Any, NamedTuple
 
 import torch
 
+from ..markers import end_of_turn_ids
 from .batch_log import BatchLog, model_fingerprint
 
 Prompt = str | Sequence[Mapping[str, str]]
-_END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
 
 ANSWER_ROOM = 32
 """Tokens allowed beyond the training rationale limit for the answer sentence ("The answer is 1,234.") and its end."""
@@ -68,26 +68,6 @@ def render_prompt(tokenizer: Any, prompt: Prompt) -> tuple[str, bool]:
         )
     text = tokenizer.apply_chat_template(list(prompt), add_generation_prompt=True, tokenize=False)
     return text, True
-
-
-def end_token_ids(tokenizer: Any, model: Any = None) -> list[int]:
-    """The ids that end a reply: the tokenizer's EOS, the model's generation EOS(s) and known end-of-turn tokens."""
-    ids: list[int] = []
-    candidates: list[Any] = [tokenizer.eos_token_id]
-    generation_config = getattr(model, "generation_config", None)
-    if generation_config is not None:
-        eos = generation_config.eos_token_id
-        candidates.extend(eos if isinstance(eos, list | tuple) else [eos])
-    special = set(getattr(tokenizer, "all_special_tokens", []))
-    for token in _END_OF_TURN_TOKENS:
-        if token in special:
-            candidates.append(tokenizer.convert_tokens_to_ids(token))
-    for token_id in candidates:
-        if isinstance(token_id, int) and token_id not in ids:
-            ids.append(token_id)
-    if not ids:
-        raise ValueError("found no end-of-sequence token; set tokenizer.eos_token (e.g. '<|im_end|>').")
-    return ids
 
 
 # Every field that changes which token is picked, at its neutral value. transformers fills each field a
@@ -238,7 +218,7 @@ def generate_replies(
             "num_return_sequences, batch_size and max_new_tokens must all be >= 1, got "
             f"{num_return_sequences}, {batch_size}, {max_new_tokens}"
         )
-    ends = end_token_ids(tokenizer, model)
+    ends = end_of_turn_ids(tokenizer, model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else ends[0]
     encoded = []
     for prompt in prompts:
