@@ -26,14 +26,14 @@ What one run does (``--model tiny|embedded|<path>``):
    trainers live in one process, the absolute numbers include every trainer; each trainer's own peak is estimated
    as its resident state (policy, reference and optimizer tensors) plus its transient peak.
 
-``--marker-savings`` instead measures generation alone on GSM8K-style prompts: stopping at the answer marker
+``--marker_savings`` instead measures generation alone on GSM8K-style prompts: stopping at the answer marker
 (``stop_generation_at_markers=True``), stopping at EOS only, and generating to the limit (as the reference code does).
 
 Examples::
 
     python bench/bench_step.py --model tiny --steps 8 --warmup 1 --output bench/results/tiny.json --markdown
     python bench/bench_step.py --model embedded --steps 6 --warmup 1 --output bench/results/embedded.json --markdown
-    python bench/bench_step.py --model embedded --marker-savings --prompts-per-step 8 --max-completion-length 256 \\
+    python bench/bench_step.py --model embedded --marker_savings --prompts_per_step 8 --max_completion_length 256 \\
         --output bench/results/marker_savings_embedded.json --markdown
 
 See docs/performance.md for the results and how to read them.
@@ -1103,28 +1103,28 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=None,
         help=f"'synthetic' (offline arithmetic) or a GSM8K JSONL file; default {DEFAULT_GSM8K} when present",
     )
-    parser.add_argument("--num-generations", type=int, default=4, help="K, rationales per prompt")
-    parser.add_argument("--prompts-per-step", type=int, default=2, help="prompts per optimizer step (questions)")
-    parser.add_argument("--max-completion-length", type=int, default=64, help="L, generated tokens per sequence")
+    parser.add_argument("--num_generations", type=int, default=4, help="K, rationales per prompt")
+    parser.add_argument("--prompts_per_step", type=int, default=2, help="prompts per optimizer step (questions)")
+    parser.add_argument("--max_completion_length", type=int, default=64, help="L, generated tokens per sequence")
     parser.add_argument("--steps", type=int, default=6, help="measured steps per trainer")
     parser.add_argument(
-        "--warmup", type=int, default=1, help="warm-up steps per trainer (not measured); --marker-savings: 0 or 1 call"
+        "--warmup", type=int, default=1, help="warm-up steps per trainer (not measured); --marker_savings: 0 or 1 call"
     )
     parser.add_argument("--beta", type=float, default=0.05, help="KL coefficient, the same for both (> 0: reference)")
-    parser.add_argument("--learning-rate", type=float, default=1e-6)
+    parser.add_argument("--learning_rate", type=float, default=1e-6)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--latro-modes",
+        "--latro_modes",
         default="train-pass,separate",
         help="comma-separated: train-pass (score_with_training_pass=True), separate (False)",
     )
-    parser.add_argument("--skip-rloo", action="store_true", help="run LaTRO only")
+    parser.add_argument("--skip_rloo", action="store_true", help="run LaTRO only")
     parser.add_argument("--bf16", choices=("auto", "true", "false"), default="auto", help="auto: on CUDA with bf16")
-    parser.add_argument("--tiny-hidden-size", type=int, default=32)
-    parser.add_argument("--tiny-layers", type=int, default=2)
+    parser.add_argument("--tiny_hidden_size", type=int, default=32)
+    parser.add_argument("--tiny_layers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
-    parser.add_argument("--marker-savings", action="store_true", help="measure generation with and without stopping")
-    parser.add_argument("--repeats", type=int, default=1, help="--marker-savings: generate calls per mode")
+    parser.add_argument("--marker_savings", action="store_true", help="measure generation with and without stopping")
+    parser.add_argument("--repeats", type=int, default=1, help="--marker_savings: generate calls per mode")
     parser.add_argument("--output", type=Path, default=None, help="write the JSON result here")
     parser.add_argument("--markdown", action="store_true", help="print Markdown tables to stdout")
     parser.add_argument("--quiet", action="store_true", help="no per-step progress on stderr")
@@ -1132,7 +1132,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args.latro_modes = [mode.strip() for mode in args.latro_modes.split(",") if mode.strip()]
     unknown = set(args.latro_modes) - set(LATRO_MODES)
     if unknown:
-        parser.error(f"unknown --latro-modes {sorted(unknown)}; choose from {sorted(LATRO_MODES)}")
+        parser.error(f"unknown --latro_modes {sorted(unknown)}; choose from {sorted(LATRO_MODES)}")
     if args.steps < 1 or args.warmup < 0:
         parser.error("--steps must be >= 1 and --warmup >= 0")
     args.num_prompts = max(args.prompts_per_step * (args.steps + args.warmup), args.prompts_per_step, 8)

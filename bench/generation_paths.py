@@ -1,6 +1,6 @@
 """Generation alone: transformers' ``generate`` against ``latro_trl.sampling.sample_pruned``, on the same prompts.
 
-    python bench/generation_paths.py --model embedded --max-new-tokens 128 --repeats 3 \\
+    python bench/generation_paths.py --model embedded --max_new_tokens 128 --repeats 3 \\
         --output bench/results/generation_paths_l128.json
 
 Each repeat runs every mode once, in an order rotated by the repeat, all with the same seed, on P synthetic
@@ -32,9 +32,9 @@ MODES = ("generate_forced", "sampler_forced", "generate", "sampler_kept", "sampl
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="embedded", help="embedded, tiny, or a model folder")
-    parser.add_argument("--num_generations", "--num-generations", type=int, default=4)
+    parser.add_argument("--num_generations", type=int, default=4)
     parser.add_argument("--prompts", type=int, default=2)
-    parser.add_argument("--max_new_tokens", "--max-new-tokens", type=int, default=128)
+    parser.add_argument("--max_new_tokens", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", default=None)

@@ -5,7 +5,7 @@ steps), K, L and beta, calls ``trainer.train()`` for ``--steps`` optimizer steps
 ``step_time``, the generated tokens per row (``completions/mean_length``) and the process's peak RSS. Rows stop where
 each trainer stops them by default: LaTRO at its stop markers or end of turn, RLOO at end of turn or L.
 
-    python bench/natural_lengths.py --model embedded --max-completion-length 128 --rounds 3 --steps 4 \\
+    python bench/natural_lengths.py --model embedded --max_completion_length 128 --rounds 3 --steps 4 \\
         --output bench/results/natural_l128.json
 
 Runs:
@@ -38,9 +38,9 @@ RUNS = ("latro", "latro_generate", "rloo", "rloo_control")
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="embedded", help="embedded, tiny, or a model folder")
-    parser.add_argument("--num_generations", "--num-generations", type=int, default=4)
-    parser.add_argument("--prompts_per_step", "--prompts-per-step", type=int, default=2)
-    parser.add_argument("--max_completion_length", "--max-completion-length", type=int, default=128)
+    parser.add_argument("--num_generations", type=int, default=4)
+    parser.add_argument("--prompts_per_step", type=int, default=2)
+    parser.add_argument("--max_completion_length", type=int, default=128)
     parser.add_argument("--beta", type=float, default=0.05)
     parser.add_argument("--steps", type=int, default=4, help="optimizer steps per process")
     parser.add_argument("--warmup", type=int, default=1, help="steps left out of each process's median")

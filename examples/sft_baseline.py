@@ -11,12 +11,12 @@ takes a YAML of the same keys). The data are the loaders' `prompt` (the same pro
 Usage:
 
     accelerate launch --config_file deepspeed_configs/accelerate/zero3_1node_8gpu.yaml examples/sft_baseline.py \
-        --task gsm8k --model_name_or_path meta-llama/Llama-3.1-8B-Instruct --dtype bfloat16 \
+        --dataset_name gsm8k --model_name_or_path meta-llama/Llama-3.1-8B-Instruct --dtype bfloat16 \
         --output_dir runs/llama31-8b-sft-gsm8k --num_train_epochs 6 --learning_rate 1e-7 \
         --per_device_train_batch_size 16 --gradient_accumulation_steps 2   # hyper-parameters: see examples/README.md
 
     # CPU (SFTConfig turns bf16 on by default, which a CPU refuses: pass --bf16 false)
-    python examples/sft_baseline.py --task gsm8k --dataset_path ../shared/data/gsm8k --max_train_samples 16 \
+    python examples/sft_baseline.py --dataset_name gsm8k --dataset_path ../shared/data/gsm8k --max_train_samples 16 \
         --max_steps 2 --bf16 false --gradient_checkpointing false --output_dir runs/smollm2-sft-gsm8k
 
 No `--model_name_or_path`: the embedded SmolLM2-135M-Instruct.
@@ -26,37 +26,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-TASKS = ("gsm8k", "arc_challenge")
-ANSWER_FORMATS = ("label", "label_text", "text")
+from latro_trl.cli.datasets import DatasetArguments
 
 
 @dataclass
-class ScriptArguments:
-    """What the script adds to `SFTConfig` and `ModelConfig`.
+class ScriptArguments(DatasetArguments):
+    """What the script adds to `SFTConfig` and `ModelConfig`: `latro train`'s data set flags (`--dataset_name`,
+    `--dataset_path`, `--answer_format`: use the same values as the LaTRO run you compare with)."""
 
-    Args:
-        task: `gsm8k` or `arc_challenge`.
-        dataset_path: folder holding the task's split files in their original format (see `latro_trl.data`), or one
-            such file. Unset: download `openai/gsm8k` / `allenai/ai2_arc` from the Hugging Face Hub.
-        answer_format: ARC only: the answer in `"The answer is {answer}."` (`text`, the paper's; `label`;
-            `label_text`). Use the same value as the LaTRO run you compare with.
-        max_train_samples: train on the first N questions only.
-    """
-
-    task: str = field(default="gsm8k", metadata={"help": "gsm8k or arc_challenge."})
-    dataset_path: str | None = field(
-        default=None, metadata={"help": "Folder (or file) with the task's original-format splits; unset: the Hub."}
-    )
-    answer_format: str = field(
-        default="label", metadata={"help": "ARC only: 'text' (the paper's), 'label' or 'label_text'."}
-    )
     max_train_samples: int | None = field(default=None, metadata={"help": "Train on the first N questions only."})
-
-    def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise ValueError(f"--task {self.task!r} is not one of {', '.join(TASKS)}.")
-        if self.answer_format not in ANSWER_FORMATS:
-            raise ValueError(f"--answer_format {self.answer_format!r} is not one of {', '.join(ANSWER_FORMATS)}.")
 
 
 def make_parser():
@@ -68,17 +46,10 @@ def make_parser():
 
 def load_sft_dataset(script_args: ScriptArguments):
     """The train split as TRL prompt/completion conversations (the loaders' other columns dropped)."""
-    from latro_trl.data import load_arc, load_gsm8k
-
-    if script_args.task == "gsm8k":
-        dataset = load_gsm8k("train", path=script_args.dataset_path, limit=script_args.max_train_samples)
-    else:
-        dataset = load_arc(
-            "train",
-            path=script_args.dataset_path,
-            answer_format=script_args.answer_format,
-            limit=script_args.max_train_samples,
-        )
+    dataset = script_args.load("train", script_args.max_train_samples)
+    missing = {"prompt", "completion"} - set(dataset.column_names)
+    if missing:
+        raise ValueError(f"{script_args.dataset_name} has no {', '.join(sorted(missing))} column for SFT.")
     return dataset.select_columns(["prompt", "completion"])
 
 
@@ -107,7 +78,9 @@ def main(script_args: ScriptArguments, training_args, model_args) -> None:
         peft_config=get_peft_config(model_args),
         quantization_config=get_quantization_config(model_args),  # QLoRA: --load_in_4bit
     )
-    state.print(f"SFT baseline on {script_args.task}: {len(train_dataset)} examples, {state.num_processes} process(es)")
+    state.print(
+        f"SFT baseline on {script_args.dataset_name}: {len(train_dataset)} examples, {state.num_processes} process(es)"
+    )
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_model(training_args.output_dir)
     state.print(f"Saved to {training_args.output_dir}")

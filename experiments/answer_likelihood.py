@@ -6,7 +6,7 @@ drifts toward answering without reasoning; that is what happened to the embedded
 This script measures the three quantities on a few questions (forward passes, plus K samples per question):
 
     python experiments/answer_likelihood.py --n 40 --num_samples 4                 # synthetic problems
-    python experiments/answer_likelihood.py --model <hub id> --gsm8k_path ../shared/data/gsm8k
+    python experiments/answer_likelihood.py --model_name_or_path <hub id> --gsm8k_path ../shared/data/gsm8k
 
 It prints the mean over questions of log pi(y | x + z) for z = empty, z = the gold rationale (when the data set has
 a ``rationale`` column) and z = the model's own samples cut at the first stop marker, as the trainer cuts them.
@@ -22,15 +22,17 @@ import torch
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=None, help="hub id or folder; default: the embedded SmolLM2-135M")
+    parser.add_argument(
+        "--model_name_or_path", default=None, help="hub id or folder; default: the embedded SmolLM2-135M"
+    )
     parser.add_argument("--adapter", default=None, help="a PEFT adapter folder to apply on --model")
     parser.add_argument("--split", default="train")
     parser.add_argument(
         "--gsm8k_path", default=None, help="folder with GSM8K's jsonl files; default: synthetic problems"
     )
     parser.add_argument("--n", type=int, default=40, help="the first N questions of the split")
-    parser.add_argument("--min_steps", type=int, default=1)
-    parser.add_argument("--max_steps", type=int, default=2)
+    parser.add_argument("--synthetic_min_steps", type=int, default=1)
+    parser.add_argument("--synthetic_max_steps", type=int, default=2)
     parser.add_argument("--num_samples", type=int, default=4, help="own rationales per question (K)")
     parser.add_argument("--max_completion_length", type=int, default=96)
     parser.add_argument("--seed", type=int, default=0)
@@ -66,12 +68,12 @@ def main(argv=None) -> int:
     from latro_trl.evaluation import generate_replies, load_model_for_eval, render_prompt
 
     args = parse_args(argv)
-    model, tokenizer = load_model_for_eval(args.model, adapter=args.adapter)
+    model, tokenizer = load_model_for_eval(args.model_name_or_path, adapter=args.adapter)
     model.eval()
     if args.gsm8k_path:
         rows = list(load_gsm8k(args.split, path=args.gsm8k_path, limit=args.n))
     else:
-        knobs = dict(seed=args.seed, min_steps=args.min_steps, max_steps=args.max_steps)
+        knobs = dict(seed=args.seed, min_steps=args.synthetic_min_steps, max_steps=args.synthetic_max_steps)
         rows = list(load_synthetic(args.split, n=args.n, **knobs))
     samples = generate_replies(
         model,

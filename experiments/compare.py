@@ -69,8 +69,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--maj_n", type=int, default=100, help="maj@k on the first N test problems (compute bound)")
     parser.add_argument("--maj_models", nargs="+", default=["base", "sft", "latro"], help="which rows get maj@k")
     parser.add_argument("--max_new_tokens", type=int, default=112)
-    parser.add_argument("--min_steps", type=int, default=1, help="arithmetic steps per synthetic problem")
-    parser.add_argument("--max_steps", type=int, default=2)
+    parser.add_argument("--synthetic_min_steps", type=int, default=1, help="arithmetic steps per synthetic problem")
+    parser.add_argument("--synthetic_max_steps", type=int, default=2)
     parser.add_argument("--gsm8k_path", default=None, help="folder with GSM8K test.jsonl; unset: skip GSM8K")
     parser.add_argument("--gsm8k_n", type=int, default=200)
     parser.add_argument("--gsm8k_models", nargs="+", default=["base", "sft", "latro"], help="which rows get GSM8K")
@@ -181,41 +181,27 @@ def train_sft(args, train_set, out_dir: Path) -> dict:
 
 
 def train_latro(args, train_set, out_dir: Path) -> dict:
-    from latro_trl import LaTROConfig, LaTROTrainer
-    from latro_trl.warm_start import attention_lora
+    from latro_trl.warm_start import lora_latro
 
     model, tokenizer = load_base()
-    config = LaTROConfig(
-        output_dir=str(out_dir),
-        num_generations=args.num_generations,
-        per_device_train_batch_size=args.questions_per_step * args.num_generations,
-        max_completion_length=args.max_completion_length,
-        max_steps=args.train_steps,
-        learning_rate=args.lr_latro,
-        lr_scheduler_type="constant",
-        beta=args.beta,
-        answer_loss_coef=args.answer_loss_coef,
-        logging_steps=1,
-        report_to="none",
-        save_strategy="steps",
-        save_steps=args.train_steps // args.num_checkpoints,
-        gradient_checkpointing=False,
-        seed=args.seed,
-    )
-    trainer = LaTROTrainer(
-        model=model,
-        args=config,
-        train_dataset=train_set,
-        processing_class=tokenizer,
-        peft_config=attention_lora(args.lora_r),
-    )
-    return _train_to_the_end(trainer, out_dir, args)
-
-
-def _train_to_the_end(trainer, out_dir: Path, args) -> dict:
-    """Train (resuming from the last checkpoint in ``out_dir``) and return what the stage records."""
     started = time.time()
-    trainer.train(resume_from_checkpoint=_last_checkpoint(out_dir))
+    trainer = lora_latro(
+        model,
+        tokenizer,
+        train_set,
+        out_dir,
+        max_steps=args.train_steps,
+        questions_per_step=args.questions_per_step,
+        num_generations=args.num_generations,
+        max_completion_length=args.max_completion_length,
+        learning_rate=args.lr_latro,
+        beta=args.beta,
+        lora_r=args.lora_r,
+        seed=args.seed,
+        save_steps=args.train_steps // args.num_checkpoints,
+        resume=True,
+        answer_loss_coef=args.answer_loss_coef,
+    )
     _stop_unless_finished(trainer, args)
     return training_record(trainer, started)
 
@@ -233,11 +219,6 @@ def _stop_unless_finished(trainer, args) -> None:
     # SIGTERM/Ctrl-C make the trainer save a checkpoint and return early: do not record that as a finished stage.
     if trainer.state.global_step < args.train_steps:
         raise SystemExit(f"stopped at step {trainer.state.global_step}; re-run the same command to resume")
-
-
-def _last_checkpoint(out_dir: Path) -> str | None:
-    checkpoints = _checkpoints(out_dir)
-    return str(checkpoints[-1]) if checkpoints else None
 
 
 def _checkpoints(out_dir: Path) -> list[Path]:
@@ -289,7 +270,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     stage = Stages(out, until=args.until)
     torch.manual_seed(args.seed)
-    knobs = dict(seed=args.seed, min_steps=args.min_steps, max_steps=args.max_steps)
+    knobs = dict(seed=args.seed, min_steps=args.synthetic_min_steps, max_steps=args.synthetic_max_steps)
     train_set = load_synthetic("train", n=args.train_steps * args.questions_per_step, **knobs)
     val_set = load_synthetic("validation", n=args.val_n, **knobs)
     test_set = load_synthetic("test", n=args.test_n, **knobs)
@@ -314,7 +295,7 @@ def main(argv=None) -> int:
         return run_eval(model, tokenizer, gsm8k, out / f"{name}_gsm8k", k, args.gsm8k_max_new_tokens)
 
     # What each stage's result depends on; a stage found on disk with other values stops the run (see Stages).
-    data = {key: getattr(args, key) for key in ("seed", "min_steps", "max_steps")}
+    data = {"seed": args.seed, "min_steps": args.synthetic_min_steps, "max_steps": args.synthetic_max_steps}
     trained = {
         method: {**data, **{key: getattr(args, key) for key in keys}} for method, keys in TRAINING_SETTINGS.items()
     }

@@ -37,7 +37,6 @@ from compare import (  # noqa: E402
     StopAfter,
     _checkpoints,
     _stop_unless_finished,
-    _train_to_the_end,
     run_eval,
     training_record,
     versions,
@@ -142,39 +141,33 @@ class Experiment:
         return training_record(trainer, started)
 
     def train_latro(self, reward_type: str, seed: int, out_dir: Path) -> dict:
-        from latro_trl import LaTROConfig, LaTROTrainer
-        from latro_trl.warm_start import attention_lora
+        from latro_trl.warm_start import lora_latro
 
         args = self.args
         model, tokenizer = _load_folder(self.start_dir(seed))
         steps = len(self.answer_set) // args.questions_per_step
-        config = LaTROConfig(
-            output_dir=str(out_dir),
-            reward_type=reward_type,
-            num_generations=args.num_generations,
-            per_device_train_batch_size=args.questions_per_step * args.num_generations,
-            max_completion_length=args.max_completion_length,
+        started = time.time()
+        trainer = lora_latro(
+            model,
+            tokenizer,
+            self.answer_set,
+            out_dir,
             max_steps=steps,
+            questions_per_step=args.questions_per_step,
+            num_generations=args.num_generations,
+            max_completion_length=args.max_completion_length,
             learning_rate=args.lr_latro,
-            lr_scheduler_type="constant",
             beta=args.beta,
-            answer_loss_coef=args.answer_loss_coef,
-            logging_steps=1,
-            report_to="none",
-            save_strategy="steps",
-            save_steps=max(1, steps // args.num_checkpoints),
-            gradient_checkpointing=False,
+            lora_r=args.lora_r,
             seed=seed,
+            save_steps=max(1, steps // args.num_checkpoints),
+            resume=True,
+            reward_type=reward_type,
+            answer_loss_coef=args.answer_loss_coef,
             shuffle_dataset=False,
         )
-        trainer = LaTROTrainer(
-            model=model,
-            args=config,
-            train_dataset=self.answer_set.select_columns(["prompt", "answer"]),
-            processing_class=tokenizer,
-            peft_config=attention_lora(args.lora_r),
-        )
-        return _train_to_the_end(trainer, out_dir, argparse.Namespace(train_steps=steps))
+        _stop_unless_finished(trainer, argparse.Namespace(train_steps=steps))
+        return training_record(trainer, started)
 
     def rft_data(self, seed: int) -> dict:
         """STaR's filter: K sampled replies per answer-only question from the warm start, kept when right."""

@@ -2,13 +2,13 @@
 """Zero-shot baseline of a model (default: the embedded SmolLM2-135M-Instruct) on GSM8K and the synthetic set.
 
 Measures greedy accuracy and maj@k (k samples at temperature 1) on the first N GSM8K test questions and on the
-synthetic generator's test split, with the prompt trigger used in training. Writes, under --output-dir,
+synthetic generator's test split, with the prompt trigger used in training. Writes, under --output_dir,
 ``{task}/predictions.jsonl``, ``{task}/summary.json`` and ``results.json`` (all summaries plus the arguments).
 
 Example (the full baseline; hours on 2 CPU cores):
 
-    python scripts/baseline_eval.py --gsm8k-path ../shared/data/gsm8k --num-gsm8k 200 --num-synthetic 200 \\
-        --num-samples 8 --max-new-tokens 256 --output-dir outputs/baseline
+    python scripts/baseline_eval.py --gsm8k_path ../shared/data/gsm8k --num_gsm8k 200 --num_synthetic 200 \\
+        --num_samples 8 --max_new_tokens 256 --output_dir outputs/baseline
 """
 
 from __future__ import annotations
@@ -28,32 +28,32 @@ def make_parser() -> argparse.ArgumentParser:
     data = parser.add_argument_group("data")
     data.add_argument("--tasks", default="gsm8k,synthetic", help="comma-separated subset of gsm8k,synthetic")
     data.add_argument(
-        "--gsm8k-path",
+        "--gsm8k_path",
         default=None,
         help="GSM8K directory with test.jsonl (or the file); default: openai/gsm8k from the Hub",
     )
-    data.add_argument("--num-gsm8k", type=int, default=200, help="the first N GSM8K test questions")
-    data.add_argument("--num-synthetic", type=int, default=200, help="synthetic test-split questions")
-    data.add_argument("--synthetic-seed", type=int, default=0, help="seed of the synthetic generator")
-    data.add_argument("--synthetic-min-steps", type=int, default=2, help="fewest operations per synthetic problem")
-    data.add_argument("--synthetic-max-steps", type=int, default=3, help="most operations per synthetic problem")
-    data.add_argument("--synthetic-max-value", type=int, default=20, help="largest synthetic operand")
+    data.add_argument("--num_gsm8k", type=int, default=200, help="the first N GSM8K test questions")
+    data.add_argument("--num_synthetic", type=int, default=200, help="synthetic test-split questions")
+    data.add_argument("--synthetic_seed", type=int, default=0, help="seed of the synthetic generator")
+    data.add_argument("--synthetic_min_steps", type=int, default=2, help="fewest operations per synthetic problem")
+    data.add_argument("--synthetic_max_steps", type=int, default=3, help="most operations per synthetic problem")
+    data.add_argument("--synthetic_max_value", type=int, default=20, help="largest synthetic operand")
     gen = parser.add_argument_group("generation")
-    gen.add_argument("--num-samples", type=int, default=8, help="k of maj@k (1 disables sampling)")
-    gen.add_argument("--no-greedy", action="store_true", help="skip greedy decoding")
+    gen.add_argument("--num_samples", type=int, default=8, help="k of maj@k (1 disables sampling)")
+    gen.add_argument("--no_greedy", action="store_true", help="skip greedy decoding")
     gen.add_argument(
-        "--max-new-tokens",
+        "--max_new_tokens",
         type=int,
         default=None,
         help="reply length limit (default: LaTROConfig's max_completion_length default + 32, as `latro eval`)",
     )
-    gen.add_argument("--batch-size", type=int, default=16, help="sequences per generate call")
+    gen.add_argument("--batch_size", type=int, default=16, help="sequences per generate call")
     gen.add_argument("--seed", type=int, default=0, help="sampling seed")
     run = parser.add_argument_group("run")
-    run.add_argument("--output-dir", default="outputs/baseline", help="where results go")
+    run.add_argument("--output_dir", default="outputs/baseline", help="where results go")
     run.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     run.add_argument("--device", default=None, help="e.g. cuda; default: CPU")
-    run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    run.add_argument("--no_progress", action="store_true", help="hide progress bars")
     return parser
 
 

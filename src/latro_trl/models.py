@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
+import os
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -33,22 +36,40 @@ def embedded_model_dir() -> Path:
     return folder
 
 
-def load_tokenizer(name_or_path: str = EMBEDDED_MODEL_NAME):
+def resolve_model_source(
+    name_or_path: str | os.PathLike[str] | None, adapter: str | os.PathLike[str] | None = None
+) -> tuple[str, str | None, str | None]:
+    """Where a model comes from: ``(base, adapter, gguf_file)``.
+
+    ``None``, ``"embedded"`` and :data:`EMBEDDED_MODEL_NAME` name the embedded SmolLM2 GGUF; a local PEFT adapter
+    folder names its base in ``adapter_config.json``; a local folder with no ``config.json`` but one ``.gguf`` file is
+    loaded from that file.
+    """
+    base = None if name_or_path is None else str(name_or_path)
+    adapter = None if adapter is None else str(adapter)
+    if base is not None and adapter is None and (Path(base) / "adapter_config.json").is_file():
+        adapter = base
+        base = json.loads((Path(adapter) / "adapter_config.json").read_text())["base_model_name_or_path"]
+    if base in (None, "embedded", EMBEDDED_MODEL_NAME):
+        return str(embedded_model_dir()), adapter, EMBEDDED_GGUF_FILE
+    return base, adapter, _gguf_in(base)
+
+
+def load_tokenizer(name_or_path: str | None = EMBEDDED_MODEL_NAME, gguf_file: str | None = None):
     """Tokenizer with left padding and a pad token (EOS when it has none; masks never rely on pad != EOS)."""
     from transformers import AutoTokenizer
 
-    if name_or_path == EMBEDDED_MODEL_NAME:
-        tokenizer = AutoTokenizer.from_pretrained(embedded_model_dir(), gguf_file=EMBEDDED_GGUF_FILE)
-    else:
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+    base, _, found = resolve_model_source(name_or_path)
+    gguf_file = gguf_file or found
+    tokenizer = AutoTokenizer.from_pretrained(base, **({"gguf_file": gguf_file} if gguf_file else {}))
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
 
 
-def load_model(name_or_path: str = EMBEDDED_MODEL_NAME, dtype: torch.dtype | str = "auto", **kwargs):
-    """A causal LM from a hub id, a local folder, or the embedded GGUF default.
+def load_model(name_or_path: str | None = EMBEDDED_MODEL_NAME, dtype: torch.dtype | str = "auto", **kwargs):
+    """A causal LM from a hub id, a local folder, a folder holding one GGUF file, or the embedded default.
 
     GGUF weights are dequantized to float32 by transformers; the returned model is turned into a plain float model
     (transformers refuses to `save_pretrained` a model it still marks as GGUF-quantized, which would break full
@@ -56,21 +77,101 @@ def load_model(name_or_path: str = EMBEDDED_MODEL_NAME, dtype: torch.dtype | str
     """
     from transformers import AutoModelForCausalLM
 
-    if name_or_path == EMBEDDED_MODEL_NAME:
-        model = AutoModelForCausalLM.from_pretrained(embedded_model_dir(), gguf_file=EMBEDDED_GGUF_FILE, **kwargs)
+    base, _, gguf_file = resolve_model_source(name_or_path)
+    gguf_file = kwargs.pop("gguf_file", None) or gguf_file
+    if gguf_file:
+        model = AutoModelForCausalLM.from_pretrained(base, gguf_file=gguf_file, **kwargs)
         _mark_as_plain_float_model(model)
-        model.config._name_or_path = "HuggingFaceTB/SmolLM2-135M-Instruct"
+        if gguf_file == EMBEDDED_GGUF_FILE:
+            model.config._name_or_path = "HuggingFaceTB/SmolLM2-135M-Instruct"
     else:
-        model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype, **kwargs)
     return model
 
 
-def load_model_and_tokenizer(name_or_path: str = EMBEDDED_MODEL_NAME, adapter: str | Path | None = None, **kwargs):
-    """Both at once; see :func:`load_model` and :func:`load_tokenizer`. ``adapter`` is merged in (:func:`merge_adapter`)."""
-    model = load_model(name_or_path, **kwargs)
+def load_model_and_tokenizer(
+    name_or_path: str | os.PathLike[str] | None = EMBEDDED_MODEL_NAME,
+    adapter: str | os.PathLike[str] | None = None,
+    *,
+    merge: bool = True,
+    **kwargs,
+):
+    """Both at once, the one loader every entry point uses.
+
+    Args:
+        name_or_path: a hub id, a local model folder, a local PEFT adapter folder (its base is read from
+            ``adapter_config.json``), or ``None`` / ``"embedded"`` for the embedded SmolLM2 GGUF.
+        adapter: a PEFT adapter to apply on top (e.g. an SFT warm start).
+        merge: merge the adapter into the weights (a plain model again) instead of returning a ``PeftModel``.
+        **kwargs: passed to :func:`load_model` (``dtype``, ``revision``, ``gguf_file``, ...).
+
+    Returns:
+        ``(model, tokenizer)``; the tokenizer is the adapter folder's when it has one, else the base's.
+    """
+    base, adapter, gguf_file = resolve_model_source(name_or_path, adapter)
+    kwargs.setdefault("gguf_file", gguf_file)
+    model = load_model(base, **kwargs)
+    if adapter is not None and _has_tokenizer(adapter):
+        tokenizer = load_tokenizer(adapter)
+    else:
+        tokenizer = load_tokenizer(base, gguf_file=kwargs["gguf_file"])
     if adapter is not None:
-        model = merge_adapter(model, adapter)
-    return model, load_tokenizer(name_or_path)
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter)
+        if merge:
+            model = model.merge_and_unload()
+    return model, tokenizer
+
+
+def load_model_for_eval(
+    path_or_name: str | os.PathLike[str] | None = None,
+    adapter: str | os.PathLike[str] | None = None,
+    *,
+    gguf_file: str | None = None,
+    dtype: Any = None,
+    device: str | None = None,
+    merge_adapter: bool = True,
+) -> tuple[Any, Any]:
+    """:func:`load_model_and_tokenizer` in eval mode, on ``device``, ready for :func:`latro_trl.evaluation.evaluate`.
+
+    Args:
+        path_or_name, adapter: as for :func:`load_model_and_tokenizer`.
+        gguf_file: the GGUF file name inside ``path_or_name`` (found automatically when there is exactly one).
+        dtype: e.g. ``torch.bfloat16``; ``None``: the checkpoint's default loading.
+        device: move the model there (e.g. ``"cuda"``); ``None`` leaves it on the CPU.
+        merge_adapter: merge the adapter into the weights (faster generation) instead of keeping a ``PeftModel``.
+
+    Example:
+        >>> model, tokenizer = load_model_for_eval("runs/latro-gsm8k/checkpoint-500")  # doctest: +SKIP
+        >>> model, tokenizer = load_model_for_eval(adapter="runs/latro-lora")  # embedded base + LoRA  # doctest: +SKIP
+    """
+    model, tokenizer = load_model_and_tokenizer(
+        path_or_name,
+        adapter,
+        merge=merge_adapter,
+        gguf_file=gguf_file,
+        **({"dtype": dtype} if dtype is not None else {}),
+    )
+    if device is not None:
+        model = model.to(device)
+    model.eval()
+    return model, tokenizer
+
+
+def _gguf_in(path: str) -> str | None:
+    """The single ``.gguf`` file of a local directory that has no ``config.json``, else ``None``."""
+    directory = Path(path)
+    if not directory.is_dir() or (directory / "config.json").is_file():
+        return None
+    files = sorted(p.name for p in directory.glob("*.gguf"))
+    if len(files) > 1:
+        raise ValueError(f"{path} holds several GGUF files {files}; pass gguf_file= to choose one.")
+    return files[0] if files else None
+
+
+def _has_tokenizer(path: str) -> bool:
+    return any((Path(path) / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json"))
 
 
 def merge_adapter(model, adapter: str | Path):

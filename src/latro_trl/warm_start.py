@@ -1,4 +1,7 @@
-"""A supervised warm start before LaTRO: LoRA fine-tuning on a few questions with gold rationales.
+"""A supervised warm start, then LaTRO: the two small LoRA runs the demo and the experiments make.
+
+:func:`supervised_warm_start` fine-tunes on a few questions with gold rationales; :func:`lora_latro` trains LaTRO with
+a fresh adapter on the (merged) result. Both resume from their last checkpoint when asked.
 
 LaTRO rewards a rationale by how likely the model finds the gold answer after it. A model whose own rationales make
 the answer *less* likely than no rationale at all (the embedded 135M model: -20 nats against -12, see
@@ -55,7 +58,6 @@ def supervised_warm_start(
         The trained ``trl.SFTTrainer``; ``trainer.model`` is the PEFT model (merge it with
         :func:`latro_trl.models.save_merged` or ``merge_and_unload``).
     """
-    from transformers.trainer_utils import get_last_checkpoint
     from trl import SFTConfig, SFTTrainer
 
     steps = max(1, len(dataset) // questions_per_step)
@@ -85,6 +87,84 @@ def supervised_warm_start(
         from .callbacks import use_compact_progress
 
         use_compact_progress(trainer, progress_metrics, desc="supervised warm start")
-    last = get_last_checkpoint(str(output_dir)) if resume and Path(output_dir).is_dir() else None
-    trainer.train(resume_from_checkpoint=last)
+    trainer.train(resume_from_checkpoint=_last_checkpoint(output_dir) if resume else None)
     return trainer
+
+
+def lora_latro(
+    model: Any,
+    tokenizer: Any,
+    dataset: Any,
+    output_dir: str | Path,
+    *,
+    max_steps: int,
+    questions_per_step: int = 2,
+    num_generations: int = 4,
+    max_completion_length: int = 96,
+    learning_rate: float = 5e-5,
+    beta: float = 0.05,
+    lora_r: int = 16,
+    seed: int = 0,
+    save_steps: int | None = None,
+    resume: bool = False,
+    progress_metrics: dict[str, str] | None = None,
+    **config: Any,
+):
+    """Train LaTRO with a fresh LoRA adapter (:func:`attention_lora`) on ``model``; returns the trainer.
+
+    The reference is ``model`` itself (the new adapter switched off), so pass the merged warm start, not the base.
+
+    Args:
+        model, tokenizer: the model to train (a plain model: merge a warm-start adapter first).
+        dataset: rows with ``prompt`` and ``answer``.
+        output_dir: the trainer's output folder.
+        max_steps: optimizer steps, each on ``questions_per_step`` questions x ``num_generations`` rationales.
+        max_completion_length: the rationale limit L.
+        learning_rate: constant learning rate.
+        beta: the KL coefficient.
+        lora_r: the adapter's rank.
+        seed: the training seed.
+        save_steps: write a checkpoint every N steps; ``None``: none.
+        resume: continue from the last checkpoint in ``output_dir``.
+        progress_metrics: one compact progress bar with these log keys (key -> label).
+        **config: any other `LaTROConfig` field (``reward_type``, ``answer_loss_coef``, ``shuffle_dataset``, ...).
+    """
+    from . import LaTROConfig, LaTROTrainer
+
+    args = LaTROConfig(
+        output_dir=str(output_dir),
+        num_generations=num_generations,
+        per_device_train_batch_size=questions_per_step * num_generations,
+        max_completion_length=max_completion_length,
+        max_steps=max_steps,
+        learning_rate=learning_rate,
+        lr_scheduler_type="constant",
+        beta=beta,
+        logging_steps=1,
+        report_to="none",
+        save_strategy="steps" if save_steps else "no",
+        save_steps=save_steps or max_steps,
+        gradient_checkpointing=False,
+        dataloader_pin_memory=False,
+        seed=seed,
+        **config,
+    )
+    trainer = LaTROTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset.select_columns(["prompt", "answer"]),
+        processing_class=tokenizer,
+        peft_config=attention_lora(lora_r),
+    )
+    if progress_metrics:
+        from .callbacks import use_compact_progress
+
+        use_compact_progress(trainer, progress_metrics, desc="LaTRO")
+    trainer.train(resume_from_checkpoint=_last_checkpoint(output_dir) if resume else None)
+    return trainer
+
+
+def _last_checkpoint(output_dir: str | Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(output_dir)) if Path(output_dir).is_dir() else None

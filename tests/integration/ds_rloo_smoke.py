@@ -5,9 +5,9 @@ comms op (about 30 s here; `cpu_adam` for the offload configs, about 2 minutes).
 
     OMP_NUM_THREADS=1 .venv/bin/python tests/integration/ds_rloo_smoke.py                  # accelerate, ZeRO-3
     OMP_NUM_THREADS=1 .venv/bin/python tests/integration/ds_rloo_smoke.py --launcher torchrun --reward length
-    OMP_NUM_THREADS=1 .venv/bin/python tests/integration/ds_rloo_smoke.py --base-config deepspeed_configs/zero2.json
+    OMP_NUM_THREADS=1 .venv/bin/python tests/integration/ds_rloo_smoke.py --base_config deepspeed_configs/zero2.json
     OMP_NUM_THREADS=1 .venv/bin/python tests/integration/ds_rloo_smoke.py \
-        --accelerate-config deepspeed_configs/accelerate/zero3_1node_8gpu.yaml
+        --accelerate_config deepspeed_configs/accelerate/zero3_1node_8gpu.yaml
 
 What ran, and the results, are recorded in deepspeed_configs/README.md.
 
@@ -37,18 +37,18 @@ NUM_PROCESSES = 2
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--launcher", choices=("accelerate", "torchrun"), default="accelerate")
-    parser.add_argument("--base-config", default="deepspeed_configs/zero3.json", help="shipped JSON to derive from")
+    parser.add_argument("--base_config", default="deepspeed_configs/zero3.json", help="shipped JSON to derive from")
     parser.add_argument("--bf16", action="store_true", help="keep bf16 on (default: fp32 on this CPU)")
     parser.add_argument("--beta", type=float, default=0.05, help="KL coefficient; > 0 builds a reference model")
     parser.add_argument("--reward", choices=("constant", "length"), default="constant")
     parser.add_argument("--workdir", default=None, help="where to put the model and outputs (default: a temp dir)")
     parser.add_argument(
-        "--accelerate-config",
+        "--accelerate_config",
         default=None,
         help="launch with this accelerate YAML (e.g. deepspeed_configs/accelerate/zero3_1node_8gpu.yaml) on 2 "
-        "processes; the workers then take DeepSpeed from the launcher (the YAML's JSON, bf16 on) instead of --base-config",
+        "processes; the workers then take DeepSpeed from the launcher (the YAML's JSON, bf16 on) instead of --base_config",
     )
-    parser.add_argument("--ds-from-launcher", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--ds_from_launcher", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     return parser
 
@@ -77,7 +77,7 @@ def launch_command(args: argparse.Namespace, workdir: Path, ds_path: Path) -> li
     worker += ["--bf16"] * args.bf16
     if args.accelerate_config:
         config = ["--config_file", args.accelerate_config, "--num_processes", str(NUM_PROCESSES)]
-        return [str(bin_dir / "accelerate"), "launch", *config, *worker, "--ds-from-launcher"]
+        return [str(bin_dir / "accelerate"), "launch", *config, *worker, "--ds_from_launcher"]
     if args.launcher == "torchrun":
         return [str(bin_dir / "torchrun"), "--nproc_per_node", str(NUM_PROCESSES), *worker]
     return [

@@ -38,9 +38,9 @@ def test_step_benchmark_writes_expected_json(bench: ModuleType, tmp_path: Path) 
         [
             "--model", "tiny",
             "--data", "synthetic",
-            "--num-generations", "2",
-            "--prompts-per-step", "1",
-            "--max-completion-length", str(length),
+            "--num_generations", "2",
+            "--prompts_per_step", "1",
+            "--max_completion_length", str(length),
             "--steps", "1",
             "--warmup", "0",
             "--threads", "1",
@@ -91,7 +91,7 @@ def test_natural_lengths_benchmark_runs_every_trainer_and_reports_ratios(tmp_pat
     module = _load_script("natural_lengths")
     output = tmp_path / "natural.json"
     module.main(
-        ["--model", "tiny", "--max-completion-length", "8", "--steps", "2", "--warmup", "1", "--rounds", "1",
+        ["--model", "tiny", "--max_completion_length", "8", "--steps", "2", "--warmup", "1", "--rounds", "1",
          "--threads", "1", "--output", str(output)]
     )  # fmt: skip
     result = json.loads(output.read_text())
@@ -109,7 +109,7 @@ def test_generation_paths_benchmark_times_every_mode(tmp_path: Path) -> None:
     module = _load_script("generation_paths")
     output = tmp_path / "paths.json"
     module.main(
-        ["--model", "tiny", "--max-new-tokens", "6", "--repeats", "1", "--threads", "1", "--output", str(output)]
+        ["--model", "tiny", "--max_new_tokens", "6", "--repeats", "1", "--threads", "1", "--output", str(output)]
     )
     result = json.loads(output.read_text())
     modes = result["modes"]

@@ -220,15 +220,15 @@ def test_bad_architectures_raise():
 
 
 def test_cli_plan_and_table(capsys):
-    assert plan_cli.main(["--model", LLAMA, "--offload-optimizer", "--gpu-memory-gb", "40"]) == 0
+    assert plan_cli.main(["--model_name_or_path", LLAMA, "--offload_optimizer", "--gpu_memory_gb", "40"]) == 0
     out = capsys.readouterr().out
     assert "ZeRO-3 + offload optimizer" in out and "-> fits in 40 GB" in out
-    assert plan_cli.main(["--model", LLAMA, "--lora", "--zero", "2", "--micro-batch", "2", "--json"]) == 0
+    assert plan_cli.main(["--model_name_or_path", LLAMA, "--lora", "--zero", "2", "--micro_batch", "2", "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["lora"] and payload["zero_stage"] == 2 and payload["reference_gib"] == 0
-    assert plan_cli.main(["--table", "--rationale-length", "300"]) == 0
+    assert plan_cli.main(["--table", "--rationale_length", "300"]) == 0
     assert "| Phi-3.5-mini-instruct | 8x24GB |" in capsys.readouterr().out
-    assert plan_cli.main(["--model", LLAMA, "--zero", "2", "--offload-params"]) == 2
+    assert plan_cli.main(["--model_name_or_path", LLAMA, "--zero", "2", "--offload_params"]) == 2
     assert "only under ZeRO-3" in capsys.readouterr().err
 
 
@@ -237,7 +237,9 @@ def test_cli_add_parser_registers_plan():
 
     parser = argparse.ArgumentParser(prog="latro")
     plan_cli.add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["plan", "--model", LLAMA, "--gpus", "16", "--zero", "3", "--offload-optimizer"])
+    args = parser.parse_args(
+        ["plan", "--model_name_or_path", LLAMA, "--gpus", "16", "--zero", "3", "--offload_optimizer"]
+    )
     assert args.func is plan_cli.run and args.gpus == 16 and args.offload_optimizer
 
 
@@ -253,6 +255,6 @@ def test_cli_json_stdout_is_pure_json_in_a_fresh_process():
     import subprocess
     import sys
 
-    command = [sys.executable, "-m", "latro_trl.cli.plan", "--model", LLAMA, "--zero", "3", "--json"]
+    command = [sys.executable, "-m", "latro_trl.cli.plan", "--model_name_or_path", LLAMA, "--zero", "3", "--json"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
     assert round(json.loads(result.stdout)["model_states_gib"], 2) == 18.78

@@ -29,7 +29,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "demo", help="Embedded model, offline problems: warm start, LaTRO, before/after.", description=__doc__
     )
     parser.add_argument("--output_dir", default="latro-demo")
-    parser.add_argument("--model", default=None, help="Hub id or local folder; default: the embedded SmolLM2-135M.")
+    parser.add_argument(
+        "--model_name_or_path", default=None, help="Hub id or local folder; default: the embedded SmolLM2-135M."
+    )
     parser.add_argument(
         "--warm_start_problems",
         type=int,
@@ -63,8 +65,8 @@ def run(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     data = _data(args)
 
-    _phase(f"1/5 loading {args.model or 'the embedded SmolLM2-135M-Instruct'}", started)
-    model, tokenizer = load_model_and_tokenizer(args.model or EMBEDDED_MODEL_NAME)
+    _phase(f"1/5 loading {args.model_name_or_path or 'the embedded SmolLM2-135M-Instruct'}", started)
+    model, tokenizer = load_model_and_tokenizer(args.model_name_or_path or EMBEDDED_MODEL_NAME)
 
     if args.warm_start_problems:
         _phase(f"2/5 warm start: LoRA SFT on {args.warm_start_problems} problems with gold rationales", started)
@@ -145,39 +147,26 @@ def _warm_start(model, tokenizer, dataset, output_dir: Path, args: argparse.Name
 
 
 def _latro(model, tokenizer, dataset, output_dir: Path, args: argparse.Namespace):
-    from latro_trl import LaTROConfig, LaTROTrainer
-    from latro_trl.callbacks import use_compact_progress
-    from latro_trl.warm_start import attention_lora
+    from latro_trl.warm_start import lora_latro
 
-    config = LaTROConfig(
-        output_dir=str(output_dir / "checkpoints"),
-        reward_type=args.reward_type,
-        num_generations=args.num_generations,
-        per_device_train_batch_size=args.questions_per_step * args.num_generations,
-        max_completion_length=args.max_completion_length,
+    return lora_latro(
+        model,
+        tokenizer,
+        dataset,
+        output_dir / "checkpoints",
         max_steps=args.max_steps,
+        questions_per_step=args.questions_per_step,
+        num_generations=args.num_generations,
+        max_completion_length=args.max_completion_length,
         learning_rate=args.learning_rate,
-        lr_scheduler_type="constant",
         beta=args.beta,
-        logging_steps=1,
-        save_strategy="steps",
-        save_steps=max(1, args.max_steps // 2),
-        save_total_limit=1,
-        gradient_checkpointing=False,
-        dataloader_pin_memory=False,
-        report_to="none",
+        lora_r=args.lora_r,
         seed=args.seed,
+        save_steps=max(1, args.max_steps // 2),
+        progress_metrics=LATRO_PROGRESS,
+        reward_type=args.reward_type,
+        save_total_limit=1,
     )
-    trainer = LaTROTrainer(
-        model=model,
-        args=config,
-        train_dataset=dataset,
-        processing_class=tokenizer,
-        peft_config=attention_lora(args.lora_r),
-    )
-    use_compact_progress(trainer, LATRO_PROGRESS, "LaTRO")
-    trainer.train()
-    return trainer
 
 
 def _evaluate(model, tokenizer, data: dict, output_dir: Path, args: argparse.Namespace) -> dict:

@@ -3,8 +3,8 @@
 Examples:
 
 ```bash
-latro plan --model Llama-3.1-8B-Instruct --gpus 8 --zero 3 --offload-optimizer
-latro plan --model path/to/config.json --gpus 16 --zero 3 --lora --micro-batch 8 --gpu-memory-gb 40
+latro plan --model_name_or_path Llama-3.1-8B-Instruct --gpus 8 --zero 3 --offload_optimizer
+latro plan --model_name_or_path path/to/config.json --gpus 16 --zero 3 --lora --micro_batch 8 --gpu_memory_gb 40
 latro plan --table                                 # the table in docs/memory.md
 python -m latro_trl.cli.plan --table                # the same, without the `latro` entry point
 ```
@@ -20,15 +20,15 @@ from typing import Any
 
 _WORKLOAD_FLAGS = (
     # (flag, plan_memory keyword, type, help)
-    ("--micro-batch", "micro_batch", int, "sequences per forward/backward on one GPU (per_device_train_batch_size)"),
-    ("--num-generations", "num_generations", int, "rationales per prompt, K"),
-    ("--generation-batch-size", "generation_batch_size", int, "sequences one GPU generates at once (default: K)"),
-    ("--prompt-length", "prompt_length", int, "prompt tokens, chat template included"),
-    ("--rationale-length", "rationale_length", int, "rationale limit L"),
-    ("--answer-length", "answer_length", int, "tokens of the templated answer"),
+    ("--micro_batch", "micro_batch", int, "sequences per forward/backward on one GPU (per_device_train_batch_size)"),
+    ("--num_generations", "num_generations", int, "rationales per prompt, K"),
+    ("--generation_batch_size", "generation_batch_size", int, "sequences one GPU generates at once (default: K)"),
+    ("--prompt_length", "prompt_length", int, "prompt tokens, chat template included"),
+    ("--rationale_length", "rationale_length", int, "rationale limit L"),
+    ("--answer_length", "answer_length", int, "tokens of the templated answer"),
     ("--beta", "beta", float, "KL coefficient; 0 builds no reference model"),
-    ("--lora-rank", "lora_rank", int, "LoRA rank, adapters on every linear layer"),
-    ("--overhead-gib", "overhead_gib", float, "fixed CUDA/runtime overhead per GPU"),
+    ("--lora_rank", "lora_rank", int, "LoRA rank, adapters on every linear layer"),
+    ("--overhead_gib", "overhead_gib", float, "fixed CUDA/runtime overhead per GPU"),
 )
 
 
@@ -47,33 +47,35 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     target = parser.add_argument_group("what to plan")
-    target.add_argument("--model", help="preset name (e.g. Llama-3.1-8B-Instruct) or a local config.json / its folder")
+    target.add_argument(
+        "--model_name_or_path", help="preset name (e.g. Llama-3.1-8B-Instruct) or a local config.json / its folder"
+    )
     target.add_argument("--table", action="store_true", help="print the Markdown fits table for all presets instead")
     target.add_argument("--json", action="store_true", help="print the plan as JSON")
-    target.add_argument("--gpu-memory-gb", type=float, help="also say whether the plan fits a GPU of this size")
+    target.add_argument("--gpu_memory_gb", type=float, help="also say whether the plan fits a GPU of this size")
 
     sharding = parser.add_argument_group("sharding")
     sharding.add_argument("--gpus", type=int, default=8, help="GPUs in the whole job (default: 8)")
-    sharding.add_argument("--gpus-per-node", type=int, help="GPUs per machine (default: min(gpus, 8))")
+    sharding.add_argument("--gpus_per_node", type=int, help="GPUs per machine (default: min(gpus, 8))")
     sharding.add_argument("--zero", type=int, choices=(0, 2, 3), default=3, help="ZeRO stage; 0 is plain DDP")
-    sharding.add_argument("--offload-optimizer", action="store_true", help="optimizer states on CPU")
-    sharding.add_argument("--offload-params", action="store_true", help="parameters on CPU too (ZeRO-3)")
+    sharding.add_argument("--offload_optimizer", action="store_true", help="optimizer states on CPU")
+    sharding.add_argument("--offload_params", action="store_true", help="parameters on CPU too (ZeRO-3)")
     sharding.add_argument("--lora", action="store_true", help="train LoRA adapters on a frozen base")
 
     workload = parser.add_argument_group("workload (defaults: plan_memory's)")
     for flag, dest, kind, help_text in _WORKLOAD_FLAGS:
         workload.add_argument(flag, dest=dest, type=kind, help=help_text)
     workload.add_argument(
-        "--no-gradient-checkpointing", dest="gradient_checkpointing", action="store_false", default=None
+        "--no_gradient_checkpointing", dest="gradient_checkpointing", action="store_false", default=None
     )
     workload.add_argument(
-        "--no-ds3-gather-for-generation",
+        "--no_ds3_gather_for_generation",
         dest="ds3_gather_for_generation",
         action="store_false",
         default=None,
         help="ZeRO-3 generation layer by layer instead of gathering the whole model",
     )
-    workload.add_argument("--fused-lm-head", action="store_true", default=None, help="log-probs from TRL's tiled head")
+    workload.add_argument("--fused_lm_head", action="store_true", default=None, help="log-probs from TRL's tiled head")
 
 
 def _workload(args: argparse.Namespace) -> dict[str, Any]:
@@ -91,10 +93,10 @@ def run(args: argparse.Namespace) -> int:
         if args.table:
             print(render_table(num_gpus=args.gpus, **_workload(args)))
             return 0
-        if not args.model:
-            raise ValueError("Pass --model <preset or config.json>, or --table for all presets.")
+        if not args.model_name_or_path:
+            raise ValueError("Pass --model_name_or_path <preset or config.json>, or --table for all presets.")
         plan = plan_memory(
-            args.model,
+            args.model_name_or_path,
             num_gpus=args.gpus,
             gpus_per_node=args.gpus_per_node,
             zero_stage=args.zero,

@@ -10,17 +10,16 @@ from typing import TYPE_CHECKING, Any
 from .scoring import accuracy, majority_vote, summarize, wilson_interval
 
 if TYPE_CHECKING:
+    from ..models import load_model_for_eval
     from .callback import AccuracyCallback
     from .evaluator import answers_match, evaluate, score_reply
     from .generation import Reply, generate_replies, render_prompt
-    from .loading import embedded_model_source, load_model_for_eval
 
 __all__ = [
     "AccuracyCallback",
     "Reply",
     "accuracy",
     "answers_match",
-    "embedded_model_source",
     "evaluate",
     "generate_replies",
     "load_model_for_eval",
@@ -39,8 +38,7 @@ _LAZY = {
     "Reply": "generation",
     "generate_replies": "generation",
     "render_prompt": "generation",
-    "embedded_model_source": "loading",
-    "load_model_for_eval": "loading",
+    "load_model_for_eval": ".models",  # the one loader lives in latro_trl.models
 }
 
 

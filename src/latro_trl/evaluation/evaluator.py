@@ -1,7 +1,7 @@
 """Zero-shot accuracy of a model on a data set in the package's columns: greedy and maj@k, with JSONL output.
 
 Never imports the trainer: it runs on a base model, a fully trained checkpoint or a PEFT adapter alike (see
-:func:`~latro_trl.evaluation.loading.load_model_for_eval`).
+:func:`~latro_trl.models.load_model_for_eval`).
 """
 
 from __future__ import annotations
