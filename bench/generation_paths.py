@@ -41,16 +41,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _load(name: str):
-    from latro_trl.models import load_model_and_tokenizer
-    from latro_trl.testing import make_tiny_model, make_tiny_tokenizer
-
-    if name == "tiny":
-        tokenizer = make_tiny_tokenizer()
-        return make_tiny_model(tokenizer), tokenizer
-    return load_model_and_tokenizer() if name == "embedded" else load_model_and_tokenizer(name)
-
-
 def decode_step_ms(model, input_ids, attention_mask, steps: int = 24) -> dict[int, float]:
     """Milliseconds of one decoding step (greedy, with KV cache) at 1, 2, 4, ... rows of the batch."""
     import torch
@@ -78,8 +68,9 @@ def decode_step_ms(model, input_ids, attention_mask, steps: int = 24) -> dict[in
 
 def main(argv=None) -> dict:
     import torch
-    from torch.nn.utils.rnn import pad_sequence
+    from common import load_bench_model
     from transformers import GenerationConfig, StoppingCriteriaList, StopStringCriteria
+    from trl.trainer.utils import pad
 
     from latro_trl.data import load_synthetic
     from latro_trl.evaluation.generation import hide_model_generation_config
@@ -88,7 +79,7 @@ def main(argv=None) -> dict:
 
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    model, tokenizer = _load(args.model)
+    model, tokenizer, _ = load_bench_model(args.model)
     model.eval()
     questions = load_synthetic("train", n=args.prompts, seed=0, min_steps=1, max_steps=2)["prompt"]
     rows = [
@@ -96,9 +87,9 @@ def main(argv=None) -> dict:
         for q in questions
         for _ in range(args.num_generations)
     ]
-    left = lambda tensors, value: pad_sequence([t.flip(0) for t in tensors], True, value).flip(1)  # noqa: E731
-    input_ids = left(rows, tokenizer.pad_token_id)
-    attention_mask = left([torch.ones_like(t) for t in rows], 0)
+    # Left-padded as the trainer pads its prompts (TRL's pad).
+    input_ids = pad(rows, padding_value=tokenizer.pad_token_id, padding_side="left")
+    attention_mask = pad([torch.ones_like(t) for t in rows], padding_value=0, padding_side="left")
     markers = StoppingCriteriaList([StopStringCriteria(tokenizer, list(STOP_MARKERS))])
     ends = [tokenizer.eos_token_id]  # the end of a chat turn for the models here (<|im_end|>)
     limit = args.max_new_tokens

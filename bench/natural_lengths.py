@@ -32,6 +32,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from common import save_bench_model
+
 RUNS = ("latro", "latro_generate", "rloo", "rloo_control")
 
 
@@ -127,19 +129,6 @@ def _time_generation(trainer) -> list[float]:
     return seconds
 
 
-def save_model(name: str, folder: Path) -> None:
-    """The weights every run loads, saved once (a path, so that RLOO can load its reference from it)."""
-    from latro_trl.models import load_model_and_tokenizer, save_merged
-    from latro_trl.testing import make_tiny_model, make_tiny_tokenizer
-
-    if name == "tiny":
-        tokenizer = make_tiny_tokenizer()
-        model = make_tiny_model(tokenizer)
-    else:
-        model, tokenizer = load_model_and_tokenizer() if name == "embedded" else load_model_and_tokenizer(name)
-    save_merged(model, tokenizer, folder)
-
-
 def summarize(runs: dict[str, list[dict]]) -> dict:
     summary = {}
     for name, results in runs.items():
@@ -182,12 +171,12 @@ def main(argv=None) -> dict:
     settings = {key: value for key, value in vars(args).items() if key not in ("worker", "model_dir", "seed")}
     runs: dict[str, list[dict]] = {name: [] for name in RUNS}
     with tempfile.TemporaryDirectory(prefix="bench_natural_") as workdir:
-        save_model(args.model, Path(workdir) / "model")
+        model_dir, _, _ = save_bench_model(args.model, Path(workdir) / "model")
         for round_index in range(args.rounds):
             order = RUNS[round_index % len(RUNS) :] + RUNS[: round_index % len(RUNS)]
             for name in order:
                 command = [sys.executable, __file__, *(argv or sys.argv[1:]), "--worker", name]
-                command += ["--model_dir", str(Path(workdir) / "model"), "--seed", str(round_index)]
+                command += ["--model_dir", model_dir, "--seed", str(round_index)]
                 done = subprocess.run(command, capture_output=True, text=True, check=False)
                 if done.returncode != 0:
                     raise RuntimeError(f"{name} failed:\n{done.stderr[-3000:]}")

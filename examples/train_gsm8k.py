@@ -22,18 +22,12 @@ measures on `test` unless `--eval_split` says otherwise.
 
 from __future__ import annotations
 
+import functools
 import sys
 
-from latro_trl.cli.train import main, make_parser
+from latro_trl.cli.train import main, parse_args_for
 
-DATASET = "gsm8k"
-
-
-def parse_args(argv: list[str] | None = None):
-    """`latro train`'s arguments with the data set fixed (a later `--dataset_name` would still win)."""
-    argv = sys.argv[1:] if argv is None else argv
-    return make_parser().parse_args_and_config(args=["--dataset_name", DATASET, *argv])
-
+parse_args = functools.partial(parse_args_for, "gsm8k")
 
 if __name__ == "__main__":
     sys.exit(main(*parse_args()))

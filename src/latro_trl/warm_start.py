@@ -62,18 +62,8 @@ def supervised_warm_start(
 
     steps = max(1, len(dataset) // questions_per_step)
     config = SFTConfig(
-        output_dir=str(output_dir),
-        max_steps=steps,
+        **_small_run(output_dir, steps, learning_rate, seed, save_steps),
         per_device_train_batch_size=questions_per_step,
-        learning_rate=learning_rate,
-        lr_scheduler_type="constant",
-        logging_steps=1,
-        report_to="none",
-        save_strategy="steps" if save_steps else "no",
-        save_steps=save_steps or steps,
-        gradient_checkpointing=False,
-        dataloader_pin_memory=False,
-        seed=seed,
         bf16=False,
     )
     trainer = SFTTrainer(
@@ -132,21 +122,11 @@ def lora_latro(
     from . import LaTROConfig, LaTROTrainer
 
     args = LaTROConfig(
-        output_dir=str(output_dir),
+        **_small_run(output_dir, max_steps, learning_rate, seed, save_steps),
         num_generations=num_generations,
         per_device_train_batch_size=questions_per_step * num_generations,
         max_completion_length=max_completion_length,
-        max_steps=max_steps,
-        learning_rate=learning_rate,
-        lr_scheduler_type="constant",
         beta=beta,
-        logging_steps=1,
-        report_to="none",
-        save_strategy="steps" if save_steps else "no",
-        save_steps=save_steps or max_steps,
-        gradient_checkpointing=False,
-        dataloader_pin_memory=False,
-        seed=seed,
         **config,
     )
     trainer = LaTROTrainer(
@@ -162,6 +142,24 @@ def lora_latro(
         use_compact_progress(trainer, progress_metrics, desc="LaTRO")
     trainer.train(resume_from_checkpoint=_last_checkpoint(output_dir) if resume else None)
     return trainer
+
+
+def _small_run(output_dir: str | Path, max_steps: int, learning_rate: float, seed: int, save_steps: int | None):
+    """What both small runs set: a constant learning rate, a log line per step, checkpoints every ``save_steps``, and
+    no gradient checkpointing (small models on a CPU: memory is not the limit, time is)."""
+    return {
+        "output_dir": str(output_dir),
+        "max_steps": max_steps,
+        "learning_rate": learning_rate,
+        "lr_scheduler_type": "constant",
+        "logging_steps": 1,
+        "report_to": "none",
+        "save_strategy": "steps" if save_steps else "no",
+        "save_steps": save_steps or max_steps,
+        "gradient_checkpointing": False,
+        "dataloader_pin_memory": False,
+        "seed": seed,
+    }
 
 
 def _last_checkpoint(output_dir: str | Path) -> str | None:

@@ -1,4 +1,4 @@
-"""Smoke test of bench/bench_step.py: one measured step per trainer on the tiny model.
+"""Smoke tests of the benchmarks in bench/: one measured step per trainer on the tiny model.
 
 Checks the shape of the JSON result and that times are positive; it asserts no speed or memory target (those depend
 on the machine and are reported, not tested).
@@ -15,20 +15,23 @@ from types import ModuleType
 
 import pytest
 
-BENCH_SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "bench_step.py"
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def _load_script(name: str) -> ModuleType:
+    """Import ``bench/{name}.py`` as a script would run (``bench/`` on the path, for its ``common`` module)."""
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses resolve their annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module")
 def bench() -> Iterator[ModuleType]:
-    spec = importlib.util.spec_from_file_location("bench_step", BENCH_SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_step"] = module  # dataclasses resolve their annotations through sys.modules
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.modules.pop("bench_step", None)
+    yield _load_script("step_cost")
 
 
 def test_step_benchmark_writes_expected_json(bench: ModuleType, tmp_path: Path) -> None:
@@ -76,14 +79,7 @@ def test_step_benchmark_writes_expected_json(bench: ModuleType, tmp_path: Path) 
         comparison = result["comparison"][name]
         assert comparison["step_time_ratio_paired_median"] > 0 and comparison["own_peak_memory_ratio_paired_median"] > 0
         assert {"step_time", "peak_memory", "transient_memory"} <= set(comparison["targets"])
-    assert "| latro |" in bench.markdown_step(result)
-
-
-def _load_script(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, BENCH_SCRIPT.parent / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    assert "| latro |" in bench.markdown(result)
 
 
 @pytest.mark.slow
@@ -119,3 +115,17 @@ def test_generation_paths_benchmark_times_every_mode(tmp_path: Path) -> None:
         assert modes[forced]["median_decode_steps"] == 6 and modes[forced]["mean_generated_tokens_per_row"] == 6
     for mode, row in modes.items():
         assert row["median_seconds"] > 0 and 0 < row["mean_generated_tokens_per_row"] <= 6, mode
+
+
+def test_marker_savings_compares_the_three_generation_modes(tmp_path: Path) -> None:
+    module = _load_script("marker_savings")
+    output = tmp_path / "markers.json"
+    module.main(
+        ["--model", "tiny", "--data", "synthetic", "--prompts_per_step", "2", "--num_generations", "2",
+         "--max_completion_length", "8", "--repeats", "1", "--warmup", "0", "--quiet", "--output", str(output)]
+    )  # fmt: skip
+    result = json.loads(output.read_text())
+    assert set(result["modes"]) == {"stop_at_markers", "stop_at_eos", "full_limit"}
+    assert result["modes"]["full_limit"]["mean_generated_tokens"] == 8  # forced to the limit
+    assert result["savings"]["marker_rows_are_prefixes_of_eos_rows"] == 1.0  # same draws, cut earlier
+    assert "| stop_at_markers |" in module.markdown(result)

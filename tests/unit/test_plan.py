@@ -1,4 +1,4 @@
-"""The memory plan (latro_trl/plan.py): known DeepSpeed values, hand-computed parts, monotonicity, bad inputs."""
+"""The memory plan (latro_trl/plan/): known DeepSpeed values, hand-computed parts, monotonicity, bad inputs."""
 
 import json
 
@@ -223,10 +223,15 @@ def test_cli_plan_and_table(capsys):
     assert plan_cli.main(["--model_name_or_path", LLAMA, "--offload_optimizer", "--gpu_memory_gb", "40"]) == 0
     out = capsys.readouterr().out
     assert "ZeRO-3 + offload optimizer" in out and "-> fits in 40 GB" in out
-    assert plan_cli.main(["--model_name_or_path", LLAMA, "--lora", "--zero", "2", "--micro_batch", "2", "--json"]) == 0
+    assert (
+        plan_cli.main(
+            ["--model_name_or_path", LLAMA, "--use_peft", "--zero", "2", "--per_device_train_batch_size", "2", "--json"]
+        )
+        == 0
+    )
     payload = json.loads(capsys.readouterr().out)
     assert payload["lora"] and payload["zero_stage"] == 2 and payload["reference_gib"] == 0
-    assert plan_cli.main(["--table", "--rationale_length", "300"]) == 0
+    assert plan_cli.main(["--table", "--max_completion_length", "300"]) == 0
     assert "| Phi-3.5-mini-instruct | 8x24GB |" in capsys.readouterr().out
     assert plan_cli.main(["--model_name_or_path", LLAMA, "--zero", "2", "--offload_params"]) == 2
     assert "only under ZeRO-3" in capsys.readouterr().err
@@ -258,3 +263,58 @@ def test_cli_json_stdout_is_pure_json_in_a_fresh_process():
     command = [sys.executable, "-m", "latro_trl.cli.plan", "--model_name_or_path", LLAMA, "--zero", "3", "--json"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
     assert round(json.loads(result.stdout)["model_states_gib"], 2) == 18.78
+
+
+def _paper_config(tmp_path, **overrides):
+    from latro_trl import LaTROConfig
+
+    settings = dict(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=16,
+        num_generations=16,
+        max_completion_length=500,
+        max_prompt_length=256,
+        beta=0.05,
+        gradient_checkpointing=True,
+        bf16=False,
+    )
+    return LaTROConfig(**(settings | overrides))
+
+
+def test_plan_for_config_reads_the_workload_from_the_config(tmp_path):
+    from peft import LoraConfig
+
+    from latro_trl.plan import plan_for_config
+
+    config = _paper_config(tmp_path)
+    by_hand = dict(
+        num_gpus=8, zero_stage=3, micro_batch=16, num_generations=16, generation_batch_size=16, prompt_length=256,
+        rationale_length=500, beta=0.05, gradient_checkpointing=True, fused_lm_head=True, use_deepspeed=False,
+    )  # fmt: skip
+    assert plan_for_config(LLAMA, config, use_deepspeed=False) == plan_memory(LLAMA, **by_hand)
+    lora = plan_for_config(LLAMA, config, peft_config=LoraConfig(r=8), use_deepspeed=False)
+    assert lora == plan_memory(LLAMA, **by_hand, lora=True, lora_rank=8)
+    shorter = plan_for_config(LLAMA, _paper_config(tmp_path, max_completion_length=100), use_deepspeed=False)
+    assert shorter.kv_cache_gib < lora.kv_cache_gib and shorter.training_activations_gib < lora.training_activations_gib
+
+
+@pytest.mark.parametrize(
+    ("shipped", "stage", "offload_optimizer", "offload_params"),
+    [
+        ("zero2.json", 2, False, False),
+        ("zero3.json", 3, False, False),
+        ("zero3_offload_optimizer.json", 3, True, False),
+        ("zero3_offload_all.json", 3, True, True),
+    ],
+)
+def test_plan_for_config_takes_sharding_from_the_deepspeed_json(
+    tmp_path, shipped, stage, offload_optimizer, offload_params
+):
+    from pathlib import Path
+
+    from latro_trl.plan import plan_for_config
+
+    config = _paper_config(tmp_path)
+    config.deepspeed = str(Path(__file__).resolve().parents[2] / "deepspeed_configs" / shipped)
+    plan = plan_for_config(LLAMA, config, use_deepspeed=False)
+    assert (plan.zero_stage, plan.offload_optimizer, plan.offload_params) == (stage, offload_optimizer, offload_params)

@@ -4,7 +4,7 @@ Examples:
 
 ```bash
 latro plan --model_name_or_path Llama-3.1-8B-Instruct --gpus 8 --zero 3 --offload_optimizer
-latro plan --model_name_or_path path/to/config.json --gpus 16 --zero 3 --lora --micro_batch 8 --gpu_memory_gb 40
+latro plan --model_name_or_path path/to/config.json --gpus 16 --zero 3 --use_peft --per_device_train_batch_size 8 --gpu_memory_gb 40
 latro plan --table                                 # the table in docs/memory.md
 python -m latro_trl.cli.plan --table                # the same, without the `latro` entry point
 ```
@@ -20,14 +20,15 @@ from typing import Any
 
 _WORKLOAD_FLAGS = (
     # (flag, plan_memory keyword, type, help)
-    ("--micro_batch", "micro_batch", int, "sequences per forward/backward on one GPU (per_device_train_batch_size)"),
+    # (flag: LaTROConfig's or ModelConfig's name where it has one, plan_memory keyword, type, help)
+    ("--per_device_train_batch_size", "micro_batch", int, "sequences per forward/backward on one GPU"),
     ("--num_generations", "num_generations", int, "rationales per prompt, K"),
     ("--generation_batch_size", "generation_batch_size", int, "sequences one GPU generates at once (default: K)"),
-    ("--prompt_length", "prompt_length", int, "prompt tokens, chat template included"),
-    ("--rationale_length", "rationale_length", int, "rationale limit L"),
+    ("--max_prompt_length", "prompt_length", int, "prompt tokens, chat template included"),
+    ("--max_completion_length", "rationale_length", int, "rationale limit L"),
     ("--answer_length", "answer_length", int, "tokens of the templated answer"),
     ("--beta", "beta", float, "KL coefficient; 0 builds no reference model"),
-    ("--lora_rank", "lora_rank", int, "LoRA rank, adapters on every linear layer"),
+    ("--lora_r", "lora_rank", int, "LoRA rank, adapters on every linear layer"),
     ("--overhead_gib", "overhead_gib", float, "fixed CUDA/runtime overhead per GPU"),
 )
 
@@ -60,7 +61,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     sharding.add_argument("--zero", type=int, choices=(0, 2, 3), default=3, help="ZeRO stage; 0 is plain DDP")
     sharding.add_argument("--offload_optimizer", action="store_true", help="optimizer states on CPU")
     sharding.add_argument("--offload_params", action="store_true", help="parameters on CPU too (ZeRO-3)")
-    sharding.add_argument("--lora", action="store_true", help="train LoRA adapters on a frozen base")
+    sharding.add_argument("--use_peft", action="store_true", help="train LoRA adapters on a frozen base")
 
     workload = parser.add_argument_group("workload (defaults: plan_memory's)")
     for flag, dest, kind, help_text in _WORKLOAD_FLAGS:
@@ -102,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
             zero_stage=args.zero,
             offload_optimizer=args.offload_optimizer,
             offload_params=args.offload_params,
-            lora=args.lora,
+            lora=args.use_peft,
             **_workload(args),
         )
         fits = None if args.gpu_memory_gb is None else plan.fits(args.gpu_memory_gb)

@@ -126,6 +126,13 @@ def main(script_args: TrainArguments, training_args, model_args) -> int:
     return 0
 
 
+def parse_args_for(dataset_name: str, argv: list[str] | None = None):
+    """`latro train`'s arguments with the data set chosen (a later `--dataset_name` in ``argv`` still wins): what
+    `examples/train_gsm8k.py` and `examples/train_arc.py` parse."""
+    argv = sys.argv[1:] if argv is None else argv
+    return make_parser().parse_args_and_config(args=["--dataset_name", dataset_name, *argv])
+
+
 def run(argv: list[str]) -> int:
     script_args, training_args, model_args = make_parser().parse_args_and_config(args=argv)
     return main(script_args, training_args, model_args)

@@ -1,40 +1,4 @@
-"""Per-GPU memory plan for LaTRO training: which DeepSpeed configuration fits a model on a given cluster.
-
-LaTRO holds more than the model states at once: per prompt it generates K rationales (a KV cache of K sequences),
-scores prompt + rationale + answer with the policy and a frozen reference, and trains on the same sequences. This
-module adds those parts to DeepSpeed's own model-state estimate, with plain arithmetic and no GPU.
-
-Per GPU, in bytes (P parameters, N GPUs, bf16 = 2 bytes):
-
-- model states: DeepSpeed's estimators (``estimate_zero3_model_states_mem_needs`` and
-  ``estimate_zero2_model_states_mem_needs``, the functions that the ``*_all_cold`` helpers print tables of), or, when
-  DeepSpeed is not installed, the same formulas restated here: ZeRO-3 ``4 * largest_layer + 18 * P / N`` (``2 * P / N``
-  with the optimizer on CPU, ``4 * largest_layer`` with the parameters too), ZeRO-2 ``2 * P + 18 * P / N`` (``2 * P``
-  with the optimizer on CPU). Plain DDP (``zero_stage=0``) counts 16 bytes per trainable parameter (fp32 weights,
-  fp32 gradients, two fp32 Adam moments).
-- reference model (only when ``beta > 0``): ``2 * P`` per GPU, ``2 * P / N`` under ZeRO-3 (TRL shards it with the
-  policy's config), 0 with parameter offload, and 0 with LoRA (the reference is the base model with the adapters
-  disabled).
-- generation: the KV cache ``2 * layers * kv_heads * head_dim * (prompt + rationale) * sequences * 2``, plus, under
-  ZeRO-3 with ``ds3_gather_for_generation`` (TRL's default), the whole bf16 model gathered on every GPU.
-- scoring pass (no gradient) and training pass over ``micro_batch`` sequences of ``prompt + rationale + answer``
-  tokens: activations (see :func:`layer_activation_bytes_per_token`) and the logits of the rationale and answer
-  positions.
-- a fixed runtime overhead (CUDA context, NCCL and cuBLAS workspaces, ZeRO buckets, allocator fragmentation).
-
-The phases do not overlap, so the total is ``model states + reference + overhead + max(generation, scoring,
-training)``.
-
-Example:
-
-```python
->>> from latro_trl.plan import plan_memory
->>> plan = plan_memory("Llama-3.1-8B-Instruct", num_gpus=8, zero_stage=3, offload_optimizer=True)
->>> plan.fits(40)
-True
-
-```
-"""
+"""Per-GPU memory of one LaTRO configuration, part by part (``plan_memory``, ``plan_for_config``)."""
 
 from __future__ import annotations
 
@@ -43,194 +7,23 @@ import functools
 import json
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from .architectures import ModelArch, _check_positive_int, resolve_arch
+
+if TYPE_CHECKING:
+    from ..config import LaTROConfig
 
 GIB = 2**30
 BF16_BYTES = 2
 # Share of a GPU's nominal memory that a plan may use; the rest absorbs what the model leaves out.
 USABLE_FRACTION = 0.95
-DEFAULT_GPU_MEMORY_GB = (80, 40, 24)
 # Tile of TRL's fused LM head (`trl.kernels.chunked_logprob`): tokens x vocabulary columns, in fp32.
 _FUSED_TOKEN_TILE = 4096
 _FUSED_VOCAB_TILE = 32768
-
-
-def _check_positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
-
-
-@dataclass(frozen=True)
-class ModelArch:
-    """The shape of a decoder-only transformer, as far as memory is concerned.
-
-    Args:
-        name (`str`): A label for tables and messages.
-        hidden_size (`int`): Width of the residual stream.
-        num_layers (`int`): Number of decoder layers.
-        num_heads (`int`): Query heads per layer.
-        num_kv_heads (`int`): Key/value heads per layer (fewer than `num_heads` under grouped-query attention).
-        intermediate_size (`int`): Width of the gated MLP.
-        vocab_size (`int`): Rows of the embedding (and LM head).
-        tie_word_embeddings (`bool`, *optional*, defaults to `False`): Whether the LM head shares the embedding.
-        head_dim (`int` or `None`, *optional*): Per-head width; `None` means `hidden_size // num_heads`.
-        fused_projections (`bool`, *optional*, defaults to `False`): Whether Q/K/V and gate/up are single matrices
-            (Phi-3), which changes the largest layer and the LoRA parameter count.
-    """
-
-    name: str
-    hidden_size: int
-    num_layers: int
-    num_heads: int
-    num_kv_heads: int
-    intermediate_size: int
-    vocab_size: int
-    tie_word_embeddings: bool = False
-    head_dim: int | None = None
-    fused_projections: bool = False
-
-    def __post_init__(self) -> None:
-        for field in ("hidden_size", "num_layers", "num_heads", "num_kv_heads", "intermediate_size", "vocab_size"):
-            _check_positive_int(field, getattr(self, field))
-        if self.head_dim is not None:
-            _check_positive_int("head_dim", self.head_dim)
-        if self.num_heads % self.num_kv_heads:
-            raise ValueError(
-                f"{self.name}: num_heads ({self.num_heads}) must be a multiple of num_kv_heads ({self.num_kv_heads})."
-            )
-
-    @property
-    def resolved_head_dim(self) -> int:
-        return self.head_dim or self.hidden_size // self.num_heads
-
-    @property
-    def q_dim(self) -> int:
-        return self.num_heads * self.resolved_head_dim
-
-    @property
-    def kv_dim(self) -> int:
-        return self.num_kv_heads * self.resolved_head_dim
-
-    def _linear_shapes(self) -> list[tuple[int, int]]:
-        """(in, out) of each linear layer in one decoder layer, as the model stores them."""
-        h, q, kv, inter = self.hidden_size, self.q_dim, self.kv_dim, self.intermediate_size
-        if self.fused_projections:
-            return [(h, q + 2 * kv), (q, h), (h, 2 * inter), (inter, h)]
-        return [(h, q), (h, kv), (h, kv), (q, h), (h, inter), (h, inter), (inter, h)]
-
-    @property
-    def num_params(self) -> int:
-        """All parameters: embeddings, LM head (unless tied), linear layers and RMSNorm weights (no biases)."""
-        per_layer = sum(d_in * d_out for d_in, d_out in self._linear_shapes()) + 2 * self.hidden_size
-        embeddings = self.vocab_size * self.hidden_size * (1 if self.tie_word_embeddings else 2)
-        return embeddings + self.num_layers * per_layer + self.hidden_size
-
-    @property
-    def largest_layer_params(self) -> int:
-        """Parameters of the largest single module (DeepSpeed's `largest_layer_params`): usually the embedding."""
-        return max([self.vocab_size * self.hidden_size] + [d_in * d_out for d_in, d_out in self._linear_shapes()])
-
-    def lora_params(self, rank: int) -> int:
-        """Parameters of LoRA adapters of rank `rank` on every linear layer of every decoder layer ("all-linear")."""
-        return self.num_layers * sum(rank * (d_in + d_out) for d_in, d_out in self._linear_shapes())
-
-
-PRESETS: dict[str, ModelArch] = {
-    "meta-llama/Llama-3.1-8B-Instruct": ModelArch(
-        name="Llama-3.1-8B-Instruct",
-        hidden_size=4096,
-        num_layers=32,
-        num_heads=32,
-        num_kv_heads=8,
-        intermediate_size=14336,
-        vocab_size=128256,
-    ),
-    "mistralai/Mistral-7B-Instruct-v0.3": ModelArch(
-        name="Mistral-7B-Instruct-v0.3",
-        hidden_size=4096,
-        num_layers=32,
-        num_heads=32,
-        num_kv_heads=8,
-        intermediate_size=14336,
-        vocab_size=32768,
-    ),
-    "microsoft/Phi-3.5-mini-instruct": ModelArch(
-        name="Phi-3.5-mini-instruct",
-        hidden_size=3072,
-        num_layers=32,
-        num_heads=32,
-        num_kv_heads=32,
-        intermediate_size=8192,
-        vocab_size=32064,
-        fused_projections=True,
-    ),
-}
-
-
-def _preset(name: str) -> ModelArch | None:
-    key = name.strip().lower()
-    for hub_id, arch in PRESETS.items():
-        if key in (hub_id.lower(), arch.name.lower()):
-            return arch
-    return None
-
-
-def arch_from_config(config: Mapping[str, Any] | Any, name: str | None = None) -> ModelArch:
-    """Build a [`ModelArch`] from a transformers config object or the dict of a `config.json`.
-
-    Args:
-        config (`Mapping` or `transformers.PretrainedConfig`): Needs `hidden_size`, `num_hidden_layers`,
-            `num_attention_heads`, `intermediate_size` and `vocab_size`; `num_key_value_heads` defaults to the number
-            of heads, `tie_word_embeddings` to `False` (counting the larger model), `head_dim` to hidden / heads.
-        name (`str`, *optional*): Label; defaults to the config's `_name_or_path` or `model_type`.
-
-    Returns:
-        [`ModelArch`]
-    """
-    values = dict(config) if isinstance(config, Mapping) else config.to_dict()
-    required = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size")
-    missing = [key for key in required if values.get(key) is None]
-    if missing:
-        raise ValueError(f"The model config lacks {', '.join(missing)}; pass a decoder-only LM config or a preset.")
-    head_dim = values.get("head_dim")
-    if head_dim == values["hidden_size"] // values["num_attention_heads"]:
-        head_dim = None  # the default, written out by some configs: keep one spelling so equal shapes compare equal
-    return ModelArch(
-        name=name or values.get("_name_or_path") or values.get("model_type") or "custom",
-        hidden_size=values["hidden_size"],
-        num_layers=values["num_hidden_layers"],
-        num_heads=values["num_attention_heads"],
-        num_kv_heads=values.get("num_key_value_heads") or values["num_attention_heads"],
-        intermediate_size=values["intermediate_size"],
-        vocab_size=values["vocab_size"],
-        tie_word_embeddings=bool(values.get("tie_word_embeddings", False)),
-        head_dim=head_dim,
-        fused_projections=values.get("model_type") == "phi3",
-    )
-
-
-def resolve_arch(arch: ModelArch | str | os.PathLike | Mapping[str, Any] | Any) -> ModelArch:
-    """Turn a preset name, a `config.json` path (or its folder), a config dict or object into a [`ModelArch`].
-
-    Preset names match the hub id or its last part, case-insensitively (e.g. `"Llama-3.1-8B-Instruct"`).
-    """
-    if isinstance(arch, ModelArch):
-        return arch
-    if isinstance(arch, (str, os.PathLike)):
-        preset = _preset(str(arch))
-        if preset is not None:
-            return preset
-        path = Path(arch)
-        if path.is_dir():
-            path = path / "config.json"
-        if path.is_file():
-            return arch_from_config(json.loads(path.read_text()), name=path.parent.name or str(path))
-        names = ", ".join(sorted(a.name for a in PRESETS.values()))
-        raise ValueError(f"Unknown model {str(arch)!r}: give a preset ({names}) or a path to a local config.json.")
-    return arch_from_config(arch)
 
 
 @dataclass(frozen=True)
@@ -659,130 +452,75 @@ def plan_memory(
     )
 
 
-@dataclass(frozen=True)
-class ShardingSetup:
-    """One row kind of the fits table: a sharding setup and the shipped DeepSpeed JSON that implements it."""
-
-    label: str
-    zero_stage: int
-    offload_optimizer: bool = False
-    offload_params: bool = False
-    lora: bool = False
-    deepspeed_config: str = ""
-
-
-SETUPS: tuple[ShardingSetup, ...] = (
-    ShardingSetup("ZeRO-2", 2, deepspeed_config="zero2.json"),
-    ShardingSetup("ZeRO-3", 3, deepspeed_config="zero3.json"),
-    ShardingSetup(
-        "ZeRO-3 + offload optimizer", 3, offload_optimizer=True, deepspeed_config="zero3_offload_optimizer.json"
-    ),
-    ShardingSetup("ZeRO-3 + offload all", 3, True, True, deepspeed_config="zero3_offload_all.json"),
-    ShardingSetup("LoRA + ZeRO-2", 2, lora=True, deepspeed_config="zero2.json"),
-    ShardingSetup("LoRA + ZeRO-3", 3, lora=True, deepspeed_config="zero3.json"),
-)
-
-
-@dataclass(frozen=True)
-class FitRow:
-    """A model under one setup: its plan and, per GPU size in GB, whether it fits."""
-
-    model: str
-    setup: ShardingSetup
-    plan: MemoryPlan
-    fits: dict[int, bool]
-
-
-def fits_table(
-    models: Sequence[ModelArch | str] | None = None,
-    gpu_memory_gb: Sequence[int] = DEFAULT_GPU_MEMORY_GB,
+def plan_for_config(
+    arch: ModelArch | str | os.PathLike | Mapping[str, Any] | Any,
+    config: LaTROConfig,
+    *,
     num_gpus: int = 8,
-    setups: Sequence[ShardingSetup] = SETUPS,
-    usable_fraction: float = USABLE_FRACTION,
-    **workload: Any,
-) -> list[FitRow]:
-    """Plan every model under every setup and say which GPU sizes each fits.
+    gpus_per_node: int | None = None,
+    peft_config: Any = None,
+    zero_stage: int | None = None,
+    offload_optimizer: bool | None = None,
+    offload_params: bool | None = None,
+    prompt_length: int | None = None,
+    answer_length: int = 16,
+    overhead_gib: float = 3.0,
+    use_deepspeed: bool = True,
+) -> MemoryPlan:
+    """Estimate peak memory per GPU for the run ``config`` describes.
+
+    The workload comes from the config: ``per_device_train_batch_size``, ``num_generations``, the sequences one GPU
+    generates at once (``per_device_train_batch_size * steps_per_generation``), ``max_completion_length`` (L),
+    ``max_prompt_length``, ``beta``, ``gradient_checkpointing`` and ``ds3_gather_for_generation``. Log-probs come
+    from TRL's fused LM head, which RLOOTrainer (and so LaTROTrainer) always installs. The ZeRO stage and offload are
+    read from ``config.deepspeed`` (a JSON path or dict) unless given; without either, ZeRO-3.
 
     Args:
-        models (`Sequence`, *optional*): Models as accepted by [`plan_memory`]; defaults to all presets.
-        gpu_memory_gb (`Sequence[int]`, *optional*, defaults to `(80, 40, 24)`): GPU sizes to test.
-        num_gpus (`int`, *optional*, defaults to `8`): GPUs in the job.
-        setups (`Sequence[ShardingSetup]`, *optional*, defaults to `SETUPS`): Sharding setups to compare.
-        usable_fraction (`float`, *optional*, defaults to `0.95`): Share of each GPU a plan may use.
-        **workload: Keyword arguments of [`plan_memory`] that describe the run (`micro_batch`, `rationale_length`,
-            ...); an unknown name raises `TypeError` there.
-
-    Returns:
-        `list[FitRow]`, models in the outer loop and setups in the inner one.
+        arch: a preset name, a local ``config.json`` (or its folder), a config dict or object (see [`plan_memory`]).
+        config (`LaTROConfig`): the training config.
+        num_gpus, gpus_per_node: the cluster.
+        peft_config: a ``peft.LoraConfig`` when training adapters (its rank ``r`` is used).
+        zero_stage, offload_optimizer, offload_params: override what ``config.deepspeed`` says.
+        prompt_length: prompt tokens; defaults to ``config.max_prompt_length`` (a bound), else 256.
+        answer_length, overhead_gib, use_deepspeed: as for [`plan_memory`].
     """
-    rows = []
-    for model in models if models is not None else list(PRESETS):
-        arch = resolve_arch(model)
-        for setup in setups:
-            plan = plan_memory(
-                arch,
-                num_gpus=num_gpus,
-                zero_stage=setup.zero_stage,
-                offload_optimizer=setup.offload_optimizer,
-                offload_params=setup.offload_params,
-                lora=setup.lora,
-                **workload,
-            )
-            fits = {size: plan.fits(size, usable_fraction) for size in gpu_memory_gb}
-            rows.append(FitRow(arch.name, setup, plan, fits))
-    return rows
+    sharding = _deepspeed_sharding(config.deepspeed)
+    return plan_memory(
+        arch,
+        num_gpus=num_gpus,
+        gpus_per_node=gpus_per_node,
+        zero_stage=sharding["zero_stage"] if zero_stage is None else zero_stage,
+        offload_optimizer=sharding["offload_optimizer"] if offload_optimizer is None else offload_optimizer,
+        offload_params=sharding["offload_params"] if offload_params is None else offload_params,
+        lora=peft_config is not None,
+        lora_rank=getattr(peft_config, "r", 16) or 16,
+        micro_batch=config.per_device_train_batch_size,
+        num_generations=config.num_generations,
+        generation_batch_size=config.per_device_train_batch_size * (config.steps_per_generation or 1),
+        prompt_length=prompt_length or config.max_prompt_length or 256,
+        rationale_length=config.max_completion_length,
+        answer_length=answer_length,
+        gradient_checkpointing=bool(config.gradient_checkpointing),
+        beta=config.beta,
+        ds3_gather_for_generation=config.ds3_gather_for_generation,
+        fused_lm_head=True,
+        overhead_gib=overhead_gib,
+        use_deepspeed=use_deepspeed,
+    )
 
 
-def _best_fit(rows: Sequence[FitRow], model: str, size: int, lora: bool) -> str:
-    """First fitting setup in the rows' order (`SETUPS` puts the least offload first), or `"none"`."""
-    for row in rows:
-        if row.model == model and row.setup.lora == lora and row.fits[size]:
-            return row.setup.label
-    return "none"
+def _deepspeed_sharding(deepspeed: str | os.PathLike | Mapping[str, Any] | None) -> dict[str, Any]:
+    """ZeRO stage and offload of a DeepSpeed config (a JSON path or dict); ZeRO-3 without offload when there is none."""
+    if deepspeed is None:
+        return {"zero_stage": 3, "offload_optimizer": False, "offload_params": False}
+    settings = deepspeed if isinstance(deepspeed, Mapping) else json.loads(Path(deepspeed).read_text())
+    zero = settings.get("zero_optimization", {})
 
+    def offloaded(key: str) -> bool:
+        return str(zero.get(key, {}).get("device", "none")).lower() in ("cpu", "nvme")
 
-def render_table(rows: Sequence[FitRow] | None = None, **table_args: Any) -> str:
-    """Markdown tables of [`fits_table`]: every model x setup with its parts and verdicts, then the pick per size.
-
-    Args:
-        rows (`Sequence[FitRow]`, *optional*): Output of [`fits_table`]; computed from `table_args` when omitted.
-        **table_args: Arguments of [`fits_table`] (and through it of [`plan_memory`]).
-
-    Returns:
-        `str`: Markdown.
-    """
-    rows = list(rows) if rows is not None else fits_table(**table_args)
-    if not rows:
-        raise ValueError("render_table needs at least one row; pass models and setups to fits_table.")
-    sizes = list(rows[0].fits)
-    num_gpus = rows[0].plan.num_gpus
-    size_heads = [f"{num_gpus}x{size}GB" for size in sizes]
-    lines = [
-        "| Model | Setup | DeepSpeed JSON | States | Reference | Generation | Scoring | Training | Total GiB/GPU | "
-        + " | ".join(size_heads)
-        + " |",
-        "|" + "---|" * (9 + len(sizes)),
-    ]
-    for row in rows:
-        plan = row.plan
-        verdicts = ["yes" if row.fits[size] else "no" for size in sizes]
-        cells = [
-            row.model,
-            row.setup.label,
-            f"`{row.setup.deepspeed_config}`",
-            f"{plan.model_states_gib:.1f}",
-            f"{plan.reference_gib:.1f}",
-            f"{plan.generation_gib:.1f}",
-            f"{plan.scoring_gib:.1f}",
-            f"{plan.training_gib:.1f}",
-            f"**{plan.total_gib:.1f}**",
-            *verdicts,
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "| Model | GPUs | Full fine-tuning: first fit | LoRA: first fit |", "|---|---|---|---|"]
-    for model in dict.fromkeys(row.model for row in rows):
-        for size, head in zip(sizes, size_heads, strict=True):
-            lines.append(
-                f"| {model} | {head} | {_best_fit(rows, model, size, False)} | {_best_fit(rows, model, size, True)} |"
-            )
-    return "\n".join(lines)
+    return {
+        "zero_stage": int(zero.get("stage", 0)),
+        "offload_optimizer": offloaded("offload_optimizer"),
+        "offload_params": offloaded("offload_param"),
+    }

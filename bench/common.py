@@ -1,0 +1,369 @@
+"""What the benchmarks share: the model every trainer loads, the data, memory sampling, probes, the environment.
+
+``step_cost.py``, ``marker_savings.py``, ``natural_lengths.py`` and ``generation_paths.py`` import it (they run as
+scripts from this folder, so ``bench/`` is on the import path).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import datetime
+import gc
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_GSM8K = ROOT.parent / "shared" / "data" / "gsm8k" / "test.jsonl"
+RSS_INTERVAL_S = 0.002
+
+
+# ---------------------------------------------------------------------------------------------------- models, data
+
+
+def load_bench_model(name: str, tiny_hidden_size: int = 32, tiny_layers: int = 2) -> tuple[Any, Any, str]:
+    """``(model, tokenizer, description)`` for ``tiny`` (a random Llama), ``embedded`` or a local model folder."""
+    from latro_trl.models import load_model_and_tokenizer
+    from latro_trl.testing import make_tiny_model, make_tiny_tokenizer
+
+    if name == "tiny":
+        tokenizer = make_tiny_tokenizer()
+        model = make_tiny_model(tokenizer, hidden_size=tiny_hidden_size, num_layers=tiny_layers)
+        return model, tokenizer, f"tiny random Llama (hidden {tiny_hidden_size}, {tiny_layers} layers)"
+    model, tokenizer = load_model_and_tokenizer(name)
+    if name == "embedded":
+        return model, tokenizer, "SmolLM2-135M-Instruct (embedded GGUF Q4_1, dequantized to float32)"
+    return model, tokenizer, name
+
+
+def save_bench_model(name: str, folder: Path, **tiny: int) -> tuple[str, Any, dict[str, Any]]:
+    """Save the chosen model (merged, with its tokenizer) to ``folder`` once, so that every trainer loads its own
+    policy and reference from the same weights the same way (TRL's RLOOTrainer can only build its reference by
+    re-loading the policy from a path). A local folder is used as it is. Returns the path, the tokenizer and facts."""
+    from latro_trl.models import load_tokenizer, save_merged
+
+    start = time.perf_counter()
+    if name not in ("tiny", "embedded"):
+        return name, load_tokenizer(name), {"name": name, "load_s": round(time.perf_counter() - start, 2)}
+    model, tokenizer, description = load_bench_model(name, **tiny)
+    facts = {
+        "name": description,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "dtype": str(next(model.parameters()).dtype),
+        "load_s": round(time.perf_counter() - start, 2),
+    }
+    save_merged(model, tokenizer, folder)
+    return str(folder), tokenizer, facts
+
+
+def resolve_data(args: argparse.Namespace) -> tuple[Any, str]:
+    """The prompt/answer data set and a description of it."""
+    from latro_trl.data import load_gsm8k, load_synthetic
+
+    wanted = args.data
+    if wanted is None:
+        wanted = str(DEFAULT_GSM8K) if DEFAULT_GSM8K.is_file() else "synthetic"
+    if wanted == "synthetic":
+        dataset, name = load_synthetic("train", n=args.num_prompts, seed=args.seed), "synthetic arithmetic (offline)"
+    else:
+        path = Path(wanted)
+        split = path.stem if path.suffix == ".jsonl" else "test"
+        dataset, name = load_gsm8k(split, path=path, limit=args.num_prompts), f"GSM8K {path}"
+    return dataset.select_columns(["prompt", "answer"]), name
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values)) if values else float("nan")
+
+
+def mib(value: float) -> str:
+    return f"{value / 2**20:,.0f}"
+
+
+def base_parser(description: str) -> argparse.ArgumentParser:
+    """The flags every trainer benchmark takes: model, data, K, prompts per step, L, seed, output."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--model", default="tiny", help="tiny | embedded | a local model folder")
+    parser.add_argument(
+        "--data",
+        default=None,
+        help=f"'synthetic' (offline arithmetic) or a GSM8K JSONL file; default {DEFAULT_GSM8K} when present",
+    )
+    parser.add_argument("--num_generations", type=int, default=4, help="K, rationales per prompt")
+    parser.add_argument("--prompts_per_step", type=int, default=2, help="prompts per optimizer step (questions)")
+    parser.add_argument("--max_completion_length", type=int, default=64, help="L, generated tokens per sequence")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
+    parser.add_argument("--output", type=Path, default=None, help="write the JSON result here")
+    parser.add_argument("--markdown", action="store_true", help="print Markdown tables to stdout")
+    parser.add_argument("--quiet", action="store_true", help="no per-step progress on stderr")
+    return parser
+
+
+def run_and_report(args: argparse.Namespace, run: Callable, markdown: Callable) -> dict[str, Any]:
+    """Run a benchmark; write its JSON to ``--output`` and print its Markdown with ``--markdown``."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    result = run(args)
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(result, indent=2) + "\n")
+    if args.markdown:
+        print(markdown(result))
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------- measurement
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process, from ``/proc/self/statm`` (second field, in pages)."""
+    with open("/proc/self/statm", "rb") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def release_free_memory() -> None:
+    """Collect garbage and hand freed heap pages back to the OS, so that the RSS before a step is its live memory."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+class MemoryMonitor:
+    """Peak memory of one step, overall and per phase (generation / scoring / training).
+
+    CPU: a daemon thread samples RSS every ``interval_s`` seconds and keeps the maximum per phase. CUDA:
+    ``torch.cuda.max_memory_allocated`` is read and reset at every phase change.
+    """
+
+    def __init__(self, device: torch.device, interval_s: float = RSS_INTERVAL_S) -> None:
+        self.cuda = device.type == "cuda"
+        self.interval_s = interval_s
+        self._phase = "scoring"
+        self._peaks: dict[str, int] = {}
+        self._baseline = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.samples = 0
+
+    def start_step(self) -> None:
+        """Mark the memory before the step and start sampling; the first phase is ``scoring`` (``_prepare_inputs``)."""
+        release_free_memory()
+        self._peaks = {}
+        self._phase = "scoring"
+        self.samples = 0
+        if self.cuda:
+            torch.cuda.synchronize()
+            self._baseline = torch.cuda.memory_allocated()
+            torch.cuda.reset_peak_memory_stats()
+            return
+        self._baseline = rss_bytes()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._sample, name="rss-sampler", daemon=True)
+        self._thread.start()
+
+    def phase(self, name: str) -> None:
+        """Switch the phase that later samples are charged to."""
+        if self.cuda:
+            torch.cuda.synchronize()
+            self._record(self._phase, torch.cuda.max_memory_allocated())
+            torch.cuda.reset_peak_memory_stats()
+        else:
+            self._record(self._phase, rss_bytes())
+        self._phase = name
+
+    def end_step(self) -> dict[str, Any]:
+        """Stop sampling; peak, baseline and transient (peak - baseline) bytes, overall and per phase."""
+        if self.cuda:
+            self.phase(self._phase)
+        else:
+            self._record(self._phase, rss_bytes())
+            self._stop.set()
+            if self._thread is not None:
+                self._thread.join()
+        peak = max(self._peaks.values(), default=self._baseline)
+        return {
+            "kind": "cuda_allocated" if self.cuda else "rss",
+            "baseline_bytes": self._baseline,
+            "peak_bytes": peak,
+            "transient_bytes": peak - self._baseline,
+            "phase_transient_bytes": {name: value - self._baseline for name, value in self._peaks.items()},
+            "samples": self.samples,
+        }
+
+    def _record(self, phase: str, value: int) -> None:
+        if value > self._peaks.get(phase, -1):
+            self._peaks[phase] = value
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self._record(self._phase, rss_bytes())
+            self.samples += 1
+            time.sleep(self.interval_s)
+
+
+@dataclass
+class StepProbe:
+    """Counters of one step: phase times, forward calls and tokens, generated lengths."""
+
+    generation_s: float = 0.0
+    prepare_s: float = 0.0
+    forward_s: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    forward_calls: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    forward_tokens: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    generate_calls: int = 0
+    completion_lengths: list[int] = field(default_factory=list)
+    prompt_lengths: list[int] = field(default_factory=list)
+
+
+class TrainerProbe:
+    """Instruments one trainer without changing what it computes.
+
+    Wraps ``trainer._generate`` and ``trainer._prepare_inputs`` (instance attributes shadowing the methods) to time
+    generation and the whole scoring phase, and puts forward pre/post hooks on the policy and the reference model to
+    count and time their forward calls: ``<model>/generate`` (decode steps inside ``generate``), ``<model>/no_grad``
+    and ``<model>/grad``.
+    """
+
+    def __init__(self, trainer: Any, memory: MemoryMonitor) -> None:
+        self.trainer = trainer
+        self.memory = memory
+        self.step = StepProbe()
+        self._in_generation = False
+        self._cuda = trainer.accelerator.device.type == "cuda"
+        self._starts: dict[int, tuple[str, float]] = {}
+        self._wrap("_generate", self._timed_generate)
+        self._wrap("_prepare_inputs", self._timed_prepare)
+        self._hooks = [*self._hook(trainer.model, "policy")]
+        if getattr(trainer, "ref_model", None) is not None:
+            self._hooks += self._hook(trainer.ref_model, "reference")
+
+    def reset(self) -> None:
+        self.step = StepProbe()
+
+    def _sync(self) -> None:
+        if self._cuda:
+            torch.cuda.synchronize()
+
+    def _wrap(self, name: str, wrapper: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+        setattr(self.trainer, name, wrapper(getattr(self.trainer, name)))
+
+    def _timed_generate(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        def generate(prompts: list) -> Any:
+            self.memory.phase("generation")
+            self._sync()
+            start = time.perf_counter()
+            self._in_generation = True
+            try:
+                output = original(prompts)
+            finally:
+                self._in_generation = False
+                self._sync()
+                self.step.generation_s += time.perf_counter() - start
+                self.memory.phase("scoring")
+            self.step.generate_calls += 1
+            self.step.prompt_lengths.extend(len(ids) for ids in output[0])
+            self.step.completion_lengths.extend(len(ids) for ids in output[1])
+            return output
+
+        return generate
+
+    def _timed_prepare(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        def prepare(batch: Any) -> Any:
+            self.memory.phase("scoring")
+            self._sync()
+            start = time.perf_counter()
+            output = original(batch)
+            self._sync()
+            self.step.prepare_s += time.perf_counter() - start
+            self.memory.phase("training")
+            return output
+
+        return prepare
+
+    def _hook(self, module: torch.nn.Module, role: str) -> list[Any]:
+        def before(mod: torch.nn.Module, args: tuple, kwargs: dict) -> None:
+            if self._in_generation:
+                kind = "generate"
+            else:
+                kind = "grad" if torch.is_grad_enabled() else "no_grad"
+            key = f"{role}/{kind}"
+            ids = kwargs.get("input_ids", args[0] if args else None)
+            self.step.forward_calls[key] += 1
+            if isinstance(ids, torch.Tensor):
+                self.step.forward_tokens[key] += int(ids.numel())
+            self._sync()
+            self._starts[id(mod)] = (key, time.perf_counter())
+
+        def after(mod: torch.nn.Module, args: tuple, output: Any) -> None:
+            key, start = self._starts.pop(id(mod), ("", 0.0))
+            if key:
+                self._sync()
+                self.step.forward_s[key] += time.perf_counter() - start
+
+        return [
+            module.register_forward_pre_hook(before, with_kwargs=True),
+            module.register_forward_hook(after),
+        ]
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    """Versions, hardware and the git state of the checkout."""
+    import accelerate
+    import peft
+    import transformers
+    import trl
+
+    cpu_model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    total_kib: int | None = None
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        total_kib = int(Path("/proc/meminfo").read_text().split()[1])
+    commit = ""
+    with contextlib.suppress(OSError, subprocess.CalledProcessError):
+        repo = Path(__file__).resolve().parent.parent
+        commit = subprocess.check_output(["git", "-C", str(repo), "rev-parse", "HEAD"], text=True).strip()
+        dirty = subprocess.check_output(["git", "-C", str(repo), "status", "--porcelain", "src"], text=True).strip()
+        commit += " (src modified)" if dirty else ""
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "git_commit": commit,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": cpu_model,
+        "cpu_count": os.cpu_count(),
+        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "memory_gib": round(total_kib / 2**20, 1) if total_kib is not None else None,
+        "torch_threads": torch.get_num_threads(),
+        "device": str(device),
+        "gpu": torch.cuda.get_device_name(0) if device.type == "cuda" else None,
+        "versions": {
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "trl": trl.__version__,
+            "accelerate": accelerate.__version__,
+            "peft": peft.__version__,
+        },
+    }
