@@ -58,25 +58,20 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def _datasets(args: argparse.Namespace) -> dict[str, Any]:
-    from latro_trl.data import load_gsm8k, load_synthetic
+    from latro_trl.data.registry import load_named
 
     tasks = [task.strip() for task in args.tasks.split(",") if task.strip()]
     unknown = set(tasks) - {"gsm8k", "synthetic"}
     if unknown:
         raise ValueError(f"unknown --tasks {sorted(unknown)}; choose from gsm8k, synthetic")
-    datasets = {}
-    if "gsm8k" in tasks:
-        datasets["gsm8k"] = load_gsm8k("test", path=args.gsm8k_path, limit=args.num_gsm8k)
-    if "synthetic" in tasks:
-        datasets["synthetic"] = load_synthetic(
-            "test",
-            n=args.num_synthetic,
-            seed=args.synthetic_seed,
-            min_steps=args.synthetic_min_steps,
-            max_steps=args.synthetic_max_steps,
-            max_value=args.synthetic_max_value,
-        )
-    return datasets
+    knobs = {
+        "seed": args.synthetic_seed,
+        "min_steps": args.synthetic_min_steps,
+        "max_steps": args.synthetic_max_steps,
+        "max_value": args.synthetic_max_value,
+    }
+    sizes = {"gsm8k": args.num_gsm8k, "synthetic": args.num_synthetic}
+    return {task: load_named(task, "test", path=args.gsm8k_path, limit=sizes[task], synthetic=knobs) for task in tasks}
 
 
 def _line(name: str, block: dict[str, Any]) -> str:

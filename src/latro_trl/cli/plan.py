@@ -4,7 +4,8 @@ Examples:
 
 ```bash
 latro plan --model_name_or_path Llama-3.1-8B-Instruct --gpus 8 --zero 3 --offload_optimizer
-latro plan --model_name_or_path path/to/config.json --gpus 16 --zero 3 --use_peft --per_device_train_batch_size 8 --gpu_memory_gb 40
+latro plan --model_name_or_path path/to/config.json --gpus 16 --zero 3 --use_peft --per_device_train_batch_size 8 \
+    --gpu_memory_gb 40
 latro plan --table                                 # the table in docs/memory.md
 python -m latro_trl.cli.plan --table                # the same, without the `latro` entry point
 ```
@@ -19,7 +20,6 @@ from collections.abc import Sequence
 from typing import Any
 
 _WORKLOAD_FLAGS = (
-    # (flag, plan_memory keyword, type, help)
     # (flag: LaTROConfig's or ModelConfig's name where it has one, plan_memory keyword, type, help)
     ("--per_device_train_batch_size", "micro_batch", int, "sequences per forward/backward on one GPU"),
     ("--num_generations", "num_generations", int, "rationales per prompt, K"),
