@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from latro_trl.data.registry import DATA_SOURCES
+
+DATASET_NAME_HELP = (
+    "; ".join(f"{name} ({entry.about})" for name, entry in DATA_SOURCES.items())
+    + "; or a local .jsonl file with 'prompt' and 'answer' columns."
+)
 ANSWER_FORMATS = ("label", "label_text", "text")
 
 
@@ -21,10 +27,7 @@ class DatasetArguments:
         synthetic_seed, synthetic_min_steps, synthetic_max_steps, synthetic_max_value: knobs of the offline generator.
     """
 
-    dataset_name: str = field(
-        default="synthetic",
-        metadata={"help": "gsm8k, arc_challenge, synthetic, or a local .jsonl with 'prompt' and 'answer' columns."},
-    )
+    dataset_name: str = field(default="synthetic", metadata={"help": DATASET_NAME_HELP})
     dataset_path: str | None = field(
         default=None, metadata={"help": "Local folder/file with GSM8K or ARC-Challenge in their original format."}
     )

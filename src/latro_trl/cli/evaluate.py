@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from dataclasses import asdict, dataclass, field
 
-from .datasets import DatasetArguments
+from .datasets import DATASET_NAME_HELP, DatasetArguments
 
 
 @dataclass
@@ -41,10 +41,7 @@ class EvalArguments(DatasetArguments):
         output_dir: where the files go.
     """
 
-    dataset_name: str = field(
-        default="gsm8k",
-        metadata={"help": "gsm8k, arc_challenge, synthetic, or a local .jsonl with 'prompt' and 'answer' columns."},
-    )
+    dataset_name: str = field(default="gsm8k", metadata={"help": DATASET_NAME_HELP})
     model_name_or_path: str | None = field(
         default=None, metadata={"help": "Hub id, checkpoint or LoRA adapter folder; unset: the embedded SmolLM2."}
     )

@@ -36,16 +36,20 @@ class DataSource:
 
 
 DATA_SOURCES: dict[str, DataSource] = {
-    "gsm8k": DataSource("gsm8k:load_gsm8k", "number", ("train", "test"), "test", "grade-school math (openai/gsm8k)"),
+    "gsm8k": DataSource("gsm8k:load_gsm8k", "number", ("train", "test"), "test", "grade-school math, openai/gsm8k"),
     "arc_challenge": DataSource(
-        "arc:load_arc", "choice", ("train", "validation", "test"), "validation", "science multiple choice (AI2)"
+        "arc:load_arc",
+        "choice",
+        ("train", "validation", "test"),
+        "validation",
+        "science multiple choice, allenai/ai2_arc",
     ),
     "synthetic": DataSource(
         "synthetic:load_synthetic",
         "number",
         ("train", "validation", "test"),
         "validation",
-        "offline arithmetic word problems (no download)",
+        "offline arithmetic word problems, no download",
     ),
 }
 
