@@ -15,7 +15,9 @@ What one run does (``--model tiny|embedded|<path>``):
    step it takes the next generation batch from ``trainer.get_train_dataloader()``, calls ``trainer.training_step``
    (generation, scoring, loss forward and backward, exactly as ``Trainer.train`` does), then clips the gradient
    norm, steps the optimizer and the scheduler and zeroes the gradients, as ``Trainer._run_epoch`` does. Logging,
-   callbacks and checkpointing are left out, so the wall time is the update itself.
+   callbacks and checkpointing are left out, so the wall time is the update itself. ``trainer.train()`` cannot
+   interleave two trainers step by step, and the interleaving is what makes the paired ratio fair on a machine
+   whose speed drifts; ``natural_lengths.py`` is the benchmark that goes through ``trainer.train()``.
 4. Measures per step: wall time and its split (generation = ``_generate``; scoring = the rest of ``_prepare_inputs``:
    no-gradient passes, rewards, advantages; training = loss forward + backward + optimizer), forward calls of the
    policy and the reference (forward hooks, split into generation decode steps, no-gradient passes and passes with
