@@ -75,16 +75,20 @@ REAL_TEMPLATES = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(REAL_TEMPLATES))
-def test_turn_end_text_stops_at_the_first_end_token_of_real_templates(name):
-    template, specials, eos, expected = REAL_TEMPLATES[name]
+def _tokenizer_with(name):
+    """A tiny tokenizer with a real model's special tokens, EOS and chat template."""
+    template, specials, eos, _ = REAL_TEMPLATES[name]
     tokenizer = make_tiny_tokenizer()
     tokenizer.add_special_tokens({"eos_token": eos, "additional_special_tokens": specials})
-    if name == "llama-3.1":
-        tokenizer.bos_token = "<|begin_of_text|>"
-    elif name == "mistral-v0.3":
-        tokenizer.bos_token = "<s>"
+    tokenizer.bos_token = {"llama-3.1": "<|begin_of_text|>", "mistral-v0.3": "<s>"}.get(name, tokenizer.bos_token)
     tokenizer.chat_template = template
+    return tokenizer
+
+
+@pytest.mark.parametrize("name", sorted(REAL_TEMPLATES))
+def test_turn_end_text_stops_at_the_first_end_token_of_real_templates(name):
+    expected = REAL_TEMPLATES[name][3]
+    tokenizer = _tokenizer_with(name)
     assert turn_end_text(tokenizer, conversational=True) == expected
     # One token: what the model writes to end its turn, nothing the template adds after it.
     assert len(tokenizer(expected, add_special_tokens=False)["input_ids"]) == 1
@@ -97,14 +101,6 @@ def test_turn_end_text_without_special_token_keeps_the_whole_suffix():
         "{% if add_generation_prompt %}assistant: {% endif %}"
     )
     assert turn_end_text(tokenizer, conversational=True) == "\n###"
-
-
-def _tokenizer_with(name):
-    template, specials, eos, _ = REAL_TEMPLATES[name]
-    tokenizer = make_tiny_tokenizer()
-    tokenizer.add_special_tokens({"eos_token": eos, "additional_special_tokens": specials})
-    tokenizer.chat_template = template
-    return tokenizer
 
 
 def test_end_of_turn_ids_add_the_templates_turn_end_to_eos():

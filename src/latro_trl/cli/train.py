@@ -1,7 +1,8 @@
 """`latro train`: the one training entry. LaTRO on a named data set, every LaTROConfig field settable by flag or YAML.
 
-The example scripts (`examples/train_gsm8k.py`, `examples/train_arc.py`) are this entry with the data set chosen,
-and the demo and the experiments configure it; so `accelerate launch` works on any of them:
+The example scripts (`examples/train_gsm8k.py`, `examples/train_arc.py`) are this entry with the data set chosen
+(the demo and the experiments, which train small LoRA runs on data they build in memory, use
+`latro_trl.warm_start.lora_latro` instead), and `accelerate launch` runs it as a module or through those scripts:
 
     accelerate launch --config_file deepspeed_configs/accelerate/zero3_1node_8gpu.yaml \
         -m latro_trl.cli.train --dataset_name gsm8k --config examples/recipes/llama31_8b_gsm8k.yaml
