@@ -7,13 +7,13 @@ setups across models. Modules: ``architectures`` (model shapes, presets), ``memo
 
 LaTRO holds more than the model states at once: per prompt it generates K rationales (a KV cache of K sequences),
 scores prompt + rationale + answer with the policy and a frozen reference, and trains on the same sequences. This
-module adds those parts to DeepSpeed's own model-state estimate, with plain arithmetic and no GPU.
+package adds those parts to DeepSpeed's own model-state estimate, with plain arithmetic and no GPU.
 
 Per GPU, in bytes (P parameters, N GPUs, bf16 = 2 bytes):
 
 - model states: DeepSpeed's estimators (``estimate_zero3_model_states_mem_needs`` and
   ``estimate_zero2_model_states_mem_needs``, the functions that the ``*_all_cold`` helpers print tables of), or, when
-  DeepSpeed is not installed, the same formulas restated here: ZeRO-3 ``4 * largest_layer + 18 * P / N`` (``2 * P / N``
+  DeepSpeed is not installed, the same formulas restated in ``memory``: ZeRO-3 ``4 * largest_layer + 18 * P / N`` (``2 * P / N``
   with the optimizer on CPU, ``4 * largest_layer`` with the parameters too), ZeRO-2 ``2 * P + 18 * P / N`` (``2 * P``
   with the optimizer on CPU). Plain DDP (``zero_stage=0``) counts 16 bytes per trainable parameter (fp32 weights,
   fp32 gradients, two fp32 Adam moments).
