@@ -115,12 +115,12 @@ def load_model_and_tokenizer(
         tokenizer = load_tokenizer(adapter)
     else:
         tokenizer = load_tokenizer(base, gguf_file=kwargs["gguf_file"])
-    if adapter is not None:
+    if adapter is not None and merge:
+        model = merge_adapter(model, adapter)
+    elif adapter is not None:
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, adapter)
-        if merge:
-            model = model.merge_and_unload()
     return model, tokenizer
 
 
