@@ -11,12 +11,14 @@ each trainer stops them by default: LaTRO at its stop markers or end of turn, RL
 Runs:
 - ``latro``: LaTROTrainer, defaults (which sample with ``latro_trl.sampling.sample_pruned``: finished rows leave the
   batch);
+- ``latro_one_pass``: the same with ``length_groups=1``: each scoring and training pass is one forward padded to the
+  longest row (TRL's way) instead of one per group of rows of similar length;
 - ``latro_generate``: the same with ``prune_finished_rows=False``: transformers' ``generate``, which decodes every row
   until the longest one ends;
 - ``rloo`` and ``rloo_control``: RLOOTrainer, defaults, a correctness reward; the same run twice, so their ratio shows
   the noise of the machine.
 
-Rounds run the four in an order rotated by the round number, so that a slow phase of the machine hits each alike.
+``--runs`` picks some of them (``rloo`` is always run: the ratios are to it). Rounds run them in an order rotated by the round number, so that a slow phase of the machine hits each alike.
 The report gives each run's median step time over its measured steps (the first ``--warmup`` steps of every process
 are left out) and the ratios to ``rloo``. Numbers belong in docs/performance.md only with the command that made them.
 """
@@ -34,7 +36,9 @@ from pathlib import Path
 
 from common import save_bench_model
 
-RUNS = ("latro", "latro_generate", "rloo", "rloo_control")
+# Each LaTRO run: its config changes from the defaults.
+LATRO_RUNS = {"latro": {}, "latro_one_pass": {"length_groups": 1}, "latro_generate": {"prune_finished_rows": False}}
+RUNS = (*LATRO_RUNS, "rloo", "rloo_control")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -49,6 +53,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", default=None, help="write the JSON result here")
+    parser.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS), help="which runs (rloo always)")
     parser.add_argument("--worker", choices=RUNS, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--model_dir", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
@@ -88,8 +93,8 @@ def run_worker(args: argparse.Namespace) -> dict:
         shuffle_dataset=False,
         bf16=False,
     )
-    if args.worker.startswith("latro"):
-        config = LaTROConfig(**common, **({"prune_finished_rows": False} if args.worker == "latro_generate" else {}))
+    if args.worker in LATRO_RUNS:
+        config = LaTROConfig(**common, **LATRO_RUNS[args.worker])
         trainer = LaTROTrainer(
             model=args.model_dir, args=config, train_dataset=dataset.select_columns(["prompt", "answer"]),
             processing_class=tokenizer,
@@ -108,6 +113,7 @@ def run_worker(args: argparse.Namespace) -> dict:
         "step_time_s": [entry["step_time"] for entry in steps],
         "generation_s": generation_s[args.warmup :],
         "pruned": getattr(trainer, "_prune_finished_rows", False),
+        "length_groups": getattr(trainer, "_length_groups", 1),
         "generated_tokens_per_row": [entry["completions/mean_length"] for entry in steps],
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }
@@ -139,6 +145,7 @@ def summarize(runs: dict[str, list[dict]]) -> dict:
             "median_step_time_s": statistics.median(times),
             "median_generation_s": statistics.median(generation) if generation else None,
             "pruned_sampling": results[0].get("pruned", False),
+            "length_groups": results[0].get("length_groups", 1),
             "measured_steps": len(times),
             "mean_generated_tokens_per_row": statistics.fmean(tokens),
             "peak_rss_bytes": max(result["peak_rss_bytes"] for result in results),
@@ -169,11 +176,12 @@ def main(argv=None) -> dict:
         print(json.dumps(run_worker(args)))
         return {}
     settings = {key: value for key, value in vars(args).items() if key not in ("worker", "model_dir", "seed")}
-    runs: dict[str, list[dict]] = {name: [] for name in RUNS}
+    names = [name for name in RUNS if name in args.runs or name == "rloo"]
+    runs: dict[str, list[dict]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory(prefix="bench_natural_") as workdir:
         model_dir, _, _ = save_bench_model(args.model, Path(workdir) / "model")
         for round_index in range(args.rounds):
-            order = RUNS[round_index % len(RUNS) :] + RUNS[: round_index % len(RUNS)]
+            order = names[round_index % len(names) :] + names[: round_index % len(names)]
             for name in order:
                 command = [sys.executable, __file__, *(argv or sys.argv[1:]), "--worker", name]
                 command += ["--model_dir", model_dir, "--seed", str(round_index)]
@@ -187,7 +195,7 @@ def main(argv=None) -> dict:
     _write(args.output, result)
     for name, ratio in result["ratios_to_rloo"].items():
         print(
-            f"{name:>13} / rloo: step time {ratio['step_time']:.3f}, peak RSS {ratio['peak_rss']:.3f}, "
+            f"{name:>14} / rloo: step time {ratio['step_time']:.3f}, peak RSS {ratio['peak_rss']:.3f}, "
             f"generated tokens {ratio['generated_tokens']:.3f}"
         )
     return result

@@ -90,6 +90,13 @@ class LaTROConfig(RLOOConfig):
             forward over every sequence. Exact when the whole generation batch is trained in one micro-batch before
             any optimizer step (`steps_per_generation == 1`) and dropout is off; `None` (default) turns it on exactly
             then.
+        length_groups (`int` or `None`, *optional*):
+            Run each scoring and training pass as up to this many forward passes over rows of similar length, each
+            trimmed to its own longest prompt and completion, instead of one pass padded to the batch's longest row.
+            The log-probs are those of the padded pass (tested); the padding positions are not computed. Groups are
+            chosen to minimise the positions computed (`latro_trl.sequences.length_groups`). `None` (default): 4,
+            or 1 where every forward pass gathers sharded weights (ZeRO-3, FSDP), so that extra passes would cost
+            extra gathers. `1` is TRL's single padded pass.
         temperature (`float`, *optional*, defaults to `1.0`):
             Sampling temperature. The estimator is unbiased only for samples from the policy itself (temperature 1,
             no top-k / top-p / min-p); other values log a warning.
@@ -185,6 +192,13 @@ class LaTROConfig(RLOOConfig):
             "(steps_per_generation=1) and dropout is off. None: on exactly then."
         },
     )
+    length_groups: int | None = field(
+        default=None,
+        metadata={
+            "help": "Split each scoring and training pass into up to this many forward passes over rows of similar "
+            "length, each trimmed of its padding. None: 4, or 1 under ZeRO-3/FSDP. 1: one padded pass."
+        },
+    )
 
     def __post_init__(self):
         if self.reward_type not in REWARD_TYPES:
@@ -203,6 +217,8 @@ class LaTROConfig(RLOOConfig):
                 f"num_generations={self.num_generations}: LaTRO's leave-one-out baseline needs at least 2 rationales "
                 "per question. Set num_generations >= 2 (the paper uses 16)."
             )
+        if self.length_groups is not None and self.length_groups < 1:
+            raise ValueError(f"length_groups={self.length_groups}: use 1 (one padded pass) or more, or None (auto).")
         if self.num_iterations != 1:
             raise ValueError(
                 f"num_iterations={self.num_iterations}: LaTRO's estimator is on-policy (plain REINFORCE, no importance "

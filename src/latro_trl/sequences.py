@@ -129,3 +129,51 @@ def assemble_scoring_batch(
         batch.rationale_mask[i, :z_len] = True
         batch.answer_mask[i, z_len : z_len + y_len] = True
     return ScoringBatch(*(t.to(device) for t in batch))
+
+
+def length_groups(
+    prompt_lengths: Sequence[int], completion_lengths: Sequence[int], max_groups: int, slack: float = 0.05
+) -> list[list[int]]:
+    """Rows split into groups of similar length, for one forward pass per group trimmed to the group's own longest
+    prompt and completion instead of the whole batch's.
+
+    A padded forward costs rows x (longest prompt + longest completion) positions. Rows are sorted by completion
+    length (the part sampling makes vary) and cut into contiguous runs; dynamic programming finds, for every number
+    of groups up to ``max_groups``, the cut with the fewest padded positions. The fewest groups whose cost is within
+    ``slack`` of the best are returned: each group is one more forward call, worth making only if it saves compute.
+
+    Returns:
+        Row indices per group; together they hold every row exactly once.
+    """
+    if len(prompt_lengths) != len(completion_lengths):
+        raise ValueError("prompt_lengths and completion_lengths must have one entry per row.")
+    if max_groups < 1:
+        raise ValueError(f"max_groups must be at least 1, got {max_groups}.")
+    order = sorted(range(len(completion_lengths)), key=lambda row: completion_lengths[row])
+    n = len(order)
+    if n == 0:
+        return []
+
+    # best[g][end]: fewest positions covering order[:end] with g groups; cut[g][end]: where the last group starts.
+    groups = min(max_groups, n)
+    best = [[float("inf")] * (n + 1) for _ in range(groups + 1)]
+    cut = [[0] * (n + 1) for _ in range(groups + 1)]
+    best[0][0] = 0
+    for end in range(1, n + 1):
+        widest_completion = completion_lengths[order[end - 1]]  # sorted: the last row of a run is its longest
+        widest_prompt = 0
+        for start in range(end - 1, -1, -1):  # the last group is order[start:end]
+            widest_prompt = max(widest_prompt, prompt_lengths[order[start]])
+            last = (end - start) * (widest_prompt + widest_completion)
+            for g in range(1, min(groups, start + 1) + 1):
+                candidate = best[g - 1][start] + last
+                if candidate < best[g][end]:
+                    best[g][end], cut[g][end] = candidate, start
+    lowest = min(best[g][n] for g in range(1, groups + 1))
+    chosen = next(g for g in range(1, groups + 1) if best[g][n] <= lowest * (1 + slack))
+
+    bounds, end = [], n
+    for g in range(chosen, 0, -1):
+        bounds.append((cut[g][end], end))
+        end = cut[g][end]
+    return [order[start:end] for start, end in reversed(bounds)]

@@ -10,6 +10,9 @@ short method:
 - ``_generate_and_score_completions``: cut rationales, append the gold answer, score ``x+z+y`` with the policy (one
   pass) and the reference (one pass), compute self-rewards and RLOO advantages (``objective.py``).
 - ``_compute_loss``: one forward pass over ``x+z+y`` with gradient, then ``objective.latro_loss``.
+
+Both passes go through ``_completion_logps``, which runs TRL's log-prob head once per group of rows of similar
+length, each trimmed of its padding (``LaTROConfig.length_groups``).
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from .objective import (
     sequence_logps,
 )
 from .sampling import sample_pruned
-from .sequences import RationaleCut, assemble_scoring_batch, cut_rationale
+from .sequences import RationaleCut, assemble_scoring_batch, cut_rationale, length_groups
 from .validation import (
     check_answers,
     check_chat_template,
@@ -194,6 +197,7 @@ class LaTROTrainer(RLOOTrainer):
         self.add_callback(SaveOnInterruptCallback())
         self._score_with_training_pass = self._resolve_score_with_training_pass()
         self._prune_finished_rows = self._resolve_prune_finished_rows()
+        self._length_groups = self._resolve_length_groups()
         if isinstance(self.processing_class, ProcessorMixin):
             raise ValueError("LaTROTrainer supports text-only models; pass a tokenizer as `processing_class`.")
         self._check_inputs(train_dataset)
@@ -249,6 +253,13 @@ class LaTROTrainer(RLOOTrainer):
         if wanted is None:
             return not lockstep and not self.args.options_pruning_cannot_honour()
         return wanted
+
+    def _resolve_length_groups(self) -> int:
+        """How many length groups each pass may be split into (see the config field)."""
+        if self.args.length_groups is not None:
+            return self.args.length_groups
+        zero3 = self.is_deepspeed_enabled and self.accelerator.state.deepspeed_plugin.zero_stage == 3
+        return 1 if zero3 or self.is_fsdp_enabled else 4
 
     def _prepare_reference_model(self, ref_model: PreTrainedModel):
         ref_model.eval()
@@ -389,10 +400,8 @@ class LaTROTrainer(RLOOTrainer):
     def _score(self, batch, policy: bool = True) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Per-token log-probs of the completion block (rationale + answer) under the policy and the reference."""
         score = functools.partial(
-            self._get_per_token_logps_and_entropies,
-            input_ids=torch.cat([batch.prompt_ids, batch.completion_ids], dim=1),
-            attention_mask=torch.cat([batch.prompt_mask, batch.completion_mask], dim=1),
-            logits_to_keep=batch.completion_ids.size(1),
+            self._completion_logps,
+            batch=batch._asdict(),
             batch_size=self.args.per_device_train_batch_size
             if self.model.training
             else self.args.per_device_eval_batch_size,
@@ -407,6 +416,42 @@ class LaTROTrainer(RLOOTrainer):
             unwrapped = self.accelerator.unwrap_model(self.model)
             with use_adapter(unwrapped, adapter_name="ref" if "ref" in unwrapped.peft_config else None):
                 return policy_logps, score(self.model)[0]
+
+    def _completion_logps(
+        self, model, batch: dict, batch_size: int | None = None, compute_entropy: bool = False, compute_aux_loss=False
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Per-token log-probs (and entropies, aux loss) of the completion block of ``x + z + y``, (N, C) like one
+        padded pass, computed as one pass per group of rows of similar length (``length_groups``), each group cut
+        down to its own longest prompt and completion: the padding of the batch's longest row is never computed."""
+        prompt_ids, prompt_mask = batch["prompt_ids"], batch["prompt_mask"]
+        completion_ids, completion_mask = batch["completion_ids"], batch["completion_mask"]
+        prompt_lengths, completion_lengths = prompt_mask.sum(dim=1).tolist(), completion_mask.sum(dim=1).tolist()
+        groups = length_groups(prompt_lengths, completion_lengths, self._length_groups)
+        width, prompt_width = completion_ids.size(1), prompt_ids.size(1)
+        logps, entropies, aux_losses = [], [], []
+        for rows in groups:
+            index = torch.tensor(rows, device=prompt_ids.device)
+            first = prompt_width - max(prompt_lengths[row] for row in rows)  # prompts are left-padded
+            kept = max(completion_lengths[row] for row in rows)  # completions are right-padded
+            group_logps, group_entropies, aux_loss = self._get_per_token_logps_and_entropies(
+                model,
+                torch.cat([prompt_ids[index, first:], completion_ids[index, :kept]], dim=1),
+                torch.cat([prompt_mask[index, first:], completion_mask[index, :kept]], dim=1),
+                logits_to_keep=kept,
+                batch_size=batch_size,
+                compute_entropy=compute_entropy,
+                compute_aux_loss=compute_aux_loss,
+            )
+            logps.append(torch.nn.functional.pad(group_logps, (0, width - kept)))
+            if compute_entropy:
+                entropies.append(torch.nn.functional.pad(group_entropies, (0, width - kept)))
+            aux_losses.append(aux_loss)
+        restore = torch.argsort(torch.tensor([row for rows in groups for row in rows], device=prompt_ids.device))
+        return (
+            torch.cat(logps)[restore],
+            torch.cat(entropies)[restore] if compute_entropy else None,
+            torch.stack(aux_losses).mean() if compute_aux_loss else None,
+        )
 
     def _advantages(
         self, inputs: dict, rationale_logps: torch.Tensor, answer_logps: torch.Tensor, mode: str
@@ -445,15 +490,8 @@ class LaTROTrainer(RLOOTrainer):
     # ------------------------------------------------------------------ loss
 
     def _compute_loss(self, model, inputs):
-        input_ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)
-        attention_mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
-        per_token_logps, entropies, aux_loss = self._get_per_token_logps_and_entropies(
-            model,
-            input_ids,
-            attention_mask,
-            logits_to_keep=inputs["completion_ids"].size(1),
-            compute_entropy=True,
-            compute_aux_loss=self.aux_loss_enabled,
+        per_token_logps, entropies, aux_loss = self._completion_logps(
+            model, inputs, compute_entropy=True, compute_aux_loss=self.aux_loss_enabled
         )
         rationale_logps = sequence_logps(per_token_logps, inputs["rationale_mask"])
         answer_logps = sequence_logps(per_token_logps, inputs["answer_mask"])

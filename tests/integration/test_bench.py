@@ -91,13 +91,15 @@ def test_natural_lengths_benchmark_runs_every_trainer_and_reports_ratios(tmp_pat
          "--threads", "1", "--output", str(output)]
     )  # fmt: skip
     result = json.loads(output.read_text())
-    assert set(result["runs"]) == {"latro", "latro_generate", "rloo", "rloo_control"}
-    assert set(result["ratios_to_rloo"]) == {"latro", "latro_generate", "rloo_control"}
+    assert set(result["runs"]) == {"latro", "latro_one_pass", "latro_generate", "rloo", "rloo_control"}
+    assert set(result["ratios_to_rloo"]) == {"latro", "latro_one_pass", "latro_generate", "rloo_control"}
     for name, run in result["runs"].items():
         assert run["measured_steps"] == 1 and run["median_step_time_s"] > 0, name
         assert 0 < run["mean_generated_tokens_per_row"] <= 8 and run["peak_rss_bytes"] > 0, name
     assert result["runs"]["latro"]["pruned_sampling"] is True  # the default, on plain transformers generation
     assert result["runs"]["latro_generate"]["pruned_sampling"] is False
+    assert result["runs"]["latro"]["length_groups"] == 4 and result["runs"]["latro_one_pass"]["length_groups"] == 1
+    assert result["runs"]["rloo"]["length_groups"] == 1
     assert result["complete"] is True
 
 

@@ -475,3 +475,63 @@ def test_pruned_sampling_is_on_by_default_exactly_where_it_applies(
     trainer.args.prune_finished_rows = True
     with pytest.raises(ValueError, match="same number of steps"):
         trainer._resolve_prune_finished_rows()
+
+
+def test_length_groups_give_the_padded_pass_without_computing_its_padding(
+    model, tokenizer, conversational_dataset, make_config
+):
+    from latro_trl.sequences import assemble_scoring_batch
+
+    trainer = LaTROTrainer(
+        model=model, args=make_config(length_groups=3), train_dataset=conversational_dataset, processing_class=tokenizer
+    )
+    assert trainer._length_groups == 3
+    generator = torch.Generator().manual_seed(0)
+    prompts = [torch.randint(5, 90, (n,), generator=generator).tolist() for n in (3, 9, 4, 8, 5, 2)]
+    rationales = [torch.randint(5, 90, (n,), generator=generator).tolist() for n in (0, 14, 2, 11, 6, 1)]
+    answers = [[7, 8, tokenizer.eos_token_id]] * 6
+    batch = assemble_scoring_batch(prompts, rationales, answers, tokenizer.pad_token_id)._asdict()
+
+    seen = []
+    real_pass = trainer._get_per_token_logps_and_entropies
+
+    def counting_pass(model, input_ids, *args, **kwargs):
+        seen.append(input_ids.numel())
+        return real_pass(model, input_ids, *args, **kwargs)
+
+    trainer._get_per_token_logps_and_entropies = counting_pass
+    params = [p for p in trainer.model.parameters() if p.requires_grad]
+    results = {}
+    for groups in (1, 3):
+        trainer._length_groups, seen[:] = groups, []
+        logps, entropies, _ = trainer._completion_logps(trainer.model, batch, compute_entropy=True)
+        grads = torch.autograd.grad((logps * batch["completion_mask"]).sum(), params)
+        results[groups] = (logps, entropies, grads, list(seen))
+    (one_logps, one_entropies, one_grads, one_pass), (logps, entropies, grads, passes) = results[1], results[3]
+    mask = batch["completion_mask"].bool()
+    assert_close(logps[mask], one_logps[mask], atol=1e-5, rtol=1e-5)
+    assert_close(entropies[mask], one_entropies[mask], atol=1e-5, rtol=1e-5)
+    assert (logps[~mask] == 0).all()
+    for got, want in zip(grads, one_grads, strict=True):
+        assert_close(got, want, atol=1e-5, rtol=1e-4)
+    assert len(one_pass) == 1 and len(passes) == 3
+    assert sum(passes) < 0.7 * one_pass[0]  # 6 rows x 26 positions padded; the groups cover far fewer
+
+
+def test_length_groups_default_to_one_pass_only_where_weights_are_gathered(
+    model, tokenizer, plain_dataset, make_config
+):
+    from types import SimpleNamespace
+
+    trainer = LaTROTrainer(model=model, args=make_config(), train_dataset=plain_dataset, processing_class=tokenizer)
+    assert trainer._length_groups == 4
+    for stage, expected in ((2, 4), (3, 1)):  # what the resolution reads of a DeepSpeed run
+        trainer.is_deepspeed_enabled = True
+        trainer.accelerator = SimpleNamespace(state=SimpleNamespace(deepspeed_plugin=SimpleNamespace(zero_stage=stage)))
+        assert trainer._resolve_length_groups() == expected, stage
+    trainer.is_deepspeed_enabled, trainer.is_fsdp_enabled = False, True
+    assert trainer._resolve_length_groups() == 1
+    trainer.args.length_groups = 2  # an explicit choice stands
+    assert trainer._resolve_length_groups() == 2
+    with pytest.raises(ValueError, match="length_groups=0"):
+        make_config(length_groups=0)

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from latro_trl.markers import STOP_MARKERS
-from latro_trl.sequences import assemble_scoring_batch, cut_rationale
+from latro_trl.sequences import assemble_scoring_batch, cut_rationale, length_groups
 from latro_trl.testing import make_tiny_tokenizer
 
 TOKENIZER = make_tiny_tokenizer()
@@ -123,3 +123,61 @@ def test_assemble_masks_from_lengths_with_pad_equal_eos():
 def test_assemble_rejects_mismatched_lengths():
     with pytest.raises(ValueError, match="one entry per sequence"):
         assemble_scoring_batch([[1]], [[2], [3]], [[4]], pad_token_id=0)
+
+
+def _positions(groups, prompt_lengths, completion_lengths):
+    """Positions computed by one padded forward pass per group."""
+    return sum(
+        len(rows) * (max(prompt_lengths[r] for r in rows) + max(completion_lengths[r] for r in rows)) for rows in groups
+    )
+
+
+def _contiguous_partitions(items, parts):
+    if parts == 1:
+        yield [items]
+        return
+    for cut in range(1, len(items) - parts + 2):
+        for rest in _contiguous_partitions(items[cut:], parts - 1):
+            yield [items[:cut], *rest]
+
+
+def test_length_groups_by_hand():
+    # completions 10, 2, 11, 3 (prompts all 5): {1, 3} then {0, 2} covers 2*(5+3) + 2*(5+11) = 48 positions, not 64.
+    groups = length_groups([5, 5, 5, 5], [10, 2, 11, 3], max_groups=2)
+    assert [sorted(g) for g in groups] == [[1, 3], [0, 2]]
+    assert _positions(groups, [5] * 4, [10, 2, 11, 3]) == 48
+    assert length_groups([5, 5, 5, 5], [10, 2, 11, 3], max_groups=1) == [[1, 3, 0, 2]]
+
+
+def test_length_groups_prefers_fewer_passes_when_splitting_saves_little():
+    assert len(length_groups([4] * 6, [7] * 6, max_groups=4)) == 1  # equal lengths: nothing to save
+    # 100 vs 99: a split would save 1% of the positions, under the 5% slack
+    assert len(length_groups([10] * 4, [99, 99, 100, 100], max_groups=4)) == 1
+    assert len(length_groups([10] * 4, [99, 99, 100, 100], max_groups=4, slack=0.0)) == 2
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_length_groups_is_the_best_cut_of_the_sorted_rows(seed):
+    generator = torch.Generator().manual_seed(seed)
+    n = int(torch.randint(1, 8, (1,), generator=generator))
+    prompt_lengths = torch.randint(1, 30, (n,), generator=generator).tolist()
+    completion_lengths = torch.randint(1, 60, (n,), generator=generator).tolist()
+    max_groups = int(torch.randint(1, 5, (1,), generator=generator))
+    groups = length_groups(prompt_lengths, completion_lengths, max_groups, slack=0.0)
+    assert sorted(row for rows in groups for row in rows) == list(range(n))
+    assert 1 <= len(groups) <= max_groups
+    order = sorted(range(n), key=lambda r: completion_lengths[r])
+    best = min(
+        _positions(partition, prompt_lengths, completion_lengths)
+        for parts in range(1, min(max_groups, n) + 1)
+        for partition in _contiguous_partitions(order, parts)
+    )
+    assert _positions(groups, prompt_lengths, completion_lengths) == best
+
+
+def test_length_groups_rejects_bad_input():
+    assert length_groups([], [], max_groups=4) == []
+    with pytest.raises(ValueError, match="at least 1"):
+        length_groups([1], [1], max_groups=0)
+    with pytest.raises(ValueError, match="one entry per row"):
+        length_groups([1, 2], [1], max_groups=2)
