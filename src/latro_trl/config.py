@@ -93,8 +93,10 @@ class LaTROConfig(RLOOConfig):
         length_groups (`int` or `None`, *optional*):
             Run each scoring and training pass as up to this many forward passes over rows of similar length, each
             trimmed to its own longest prompt and completion, instead of one pass padded to the batch's longest row.
-            The log-probs are those of the padded pass (tested); the padding positions are not computed. Groups are
-            chosen to minimise the positions computed (`latro_trl.sequences.length_groups`). `None` (default): 4,
+            The log-probs are those of the padded pass up to rounding (tested; for rotary position embeddings, which
+            all current chat models use: trimming a group's left padding shifts absolute positions, which rotary
+            attention does not see), and the padding is not computed. Groups are chosen to minimise the positions
+            computed (`latro_trl.sequences.length_groups`). `None` (default): 4,
             or 1 where every forward pass gathers sharded weights (ZeRO-3, FSDP), so that extra passes would cost
             extra gathers. `1` is TRL's single padded pass.
         temperature (`float`, *optional*, defaults to `1.0`):

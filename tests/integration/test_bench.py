@@ -131,3 +131,19 @@ def test_marker_savings_compares_the_three_generation_modes(tmp_path: Path) -> N
     assert result["modes"]["full_limit"]["mean_generated_tokens"] == 8  # forced to the limit
     assert result["savings"]["marker_rows_are_prefixes_of_eos_rows"] == 1.0  # same draws, cut earlier
     assert "| stop_at_markers |" in module.markdown(result)
+
+
+def test_length_groups_benchmark_times_both_settings_on_the_same_batches(tmp_path: Path) -> None:
+    module = _load_script("length_groups")
+    output = tmp_path / "groups.json"
+    module.main(
+        ["--model", "tiny", "--max_completion_length", "8", "--batches", "2", "--repeats", "2", "--threads", "1",
+         "--output", str(output)]
+    )  # fmt: skip
+    result = json.loads(output.read_text())
+    assert len(result["batches"]) == 2 and all(len(b["completion_lengths"]) == 8 for b in result["batches"])
+    assert set(result["by_length_groups"]) == {"1", "4"}
+    assert all(len(runs) == 4 for runs in result["measurements"].values())  # 2 batches x 2 repeats
+    ratios = result["ratios_4_groups_to_one_pass"]
+    assert 0 < ratios["positions"] <= 1  # groups never compute more positions than the padded pass
+    assert ratios["training_pass_paired_median"] > 0 and ratios["reference_pass_paired_median"] > 0
