@@ -14,6 +14,7 @@ or at ``max_new_tokens``.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 
 import torch
@@ -58,14 +59,10 @@ def sample_pruned(
     batch = input_ids.size(0)
     end_ids = torch.tensor(sorted(set(end_token_ids)), device=device)
     cache = DynamicCache(config=getattr(model, "config", None))
+    with_cache = {cache_keyword(model): cache, "use_cache": True}
     positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
     logits = model(
-        input_ids=input_ids,
-        attention_mask=attention_mask,
-        position_ids=positions,
-        past_key_values=cache,
-        use_cache=True,
-        logits_to_keep=1,
+        input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, logits_to_keep=1, **with_cache
     ).logits[:, -1, :]
     rows = torch.arange(batch, device=device)  # the original row of each row of the batch tensors
     writing = torch.ones(batch, dtype=torch.bool, device=device)  # rows of the batch tensors not finished yet
@@ -91,14 +88,18 @@ def sample_pruned(
             next_position, sequences = next_position[keep], sequences[keep]
         mask = torch.cat([mask, mask.new_ones(mask.size(0), 1)], dim=1)
         logits = model(
-            input_ids=tokens[:, None],
-            attention_mask=mask,
-            position_ids=next_position[:, None],
-            past_key_values=cache,
-            use_cache=True,
+            input_ids=tokens[:, None], attention_mask=mask, position_ids=next_position[:, None], **with_cache
         ).logits[:, -1, :]
         next_position = next_position + 1
     return completions
+
+
+def cache_keyword(model: torch.nn.Module) -> str:
+    """The keyword under which ``model.forward`` takes its KV cache: ``cache`` where transformers renamed it (5.24 on,
+    model by model; the old name then warns), else ``past_key_values``. Read from the class of the model under any
+    PEFT wrapper, since TRL replaces the instance's ``forward`` with a ``(*args, **kwargs)`` wrapper."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(type(base).forward).parameters else "past_key_values"
 
 
 def _sample(

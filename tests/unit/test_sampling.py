@@ -116,3 +116,22 @@ def test_samples_follow_the_softmax_of_the_logits():
     top = probs.topk(5).indices
     stderr = (probs[top] * (1 - probs[top]) / n).sqrt()
     assert ((counts[top] / n - probs[top]).abs() <= 5 * stderr + 1e-3).all()
+
+
+def test_no_deprecation_warning_for_the_kv_cache_keyword_also_under_peft():
+    """transformers 5.24 renamed ``past_key_values`` to ``cache`` (model by model) and warns on the old name."""
+    import warnings
+
+    from peft import LoraConfig, get_peft_model
+
+    from latro_trl.sampling import cache_keyword
+
+    lora = get_peft_model(
+        make_tiny_model(TOKENIZER), LoraConfig(r=2, target_modules=["q_proj"], task_type="CAUSAL_LM")
+    ).eval()
+    input_ids, mask = _batch()
+    for model in (MODEL, lora):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", FutureWarning)
+            sample_pruned(model, input_ids, mask, max_new_tokens=4, end_token_ids=[TOKENIZER.eos_token_id])
+    assert cache_keyword(lora) == cache_keyword(MODEL)  # read through the PEFT wrapper
