@@ -18,7 +18,8 @@ Runs:
 - ``rloo`` and ``rloo_control``: RLOOTrainer, defaults, a correctness reward; the same run twice, so their ratio shows
   the noise of the machine.
 
-``--runs`` picks some of them (``rloo`` is always run: the ratios are to it). Rounds run them in an order rotated by the round number, so that a slow phase of the machine hits each alike.
+``--runs`` picks some of them (``rloo`` is always run: the ratios are to it). Rounds run them in an order rotated
+by the round number, so that a slow phase of the machine hits each alike.
 The report gives each run's median step time over its measured steps (the first ``--warmup`` steps of every process
 are left out) and the ratios to ``rloo``. Numbers belong in docs/performance.md only with the command that made them.
 """

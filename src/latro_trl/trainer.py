@@ -418,7 +418,12 @@ class LaTROTrainer(RLOOTrainer):
                 return policy_logps, score(self.model)[0]
 
     def _completion_logps(
-        self, model, batch: dict, batch_size: int | None = None, compute_entropy: bool = False, compute_aux_loss=False
+        self,
+        model,
+        batch: dict,
+        batch_size: int | None = None,
+        compute_entropy: bool = False,
+        compute_aux_loss: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """Per-token log-probs (and entropies, aux loss) of the completion block of ``x + z + y``, (N, C) like one
         padded pass, computed as one pass per group of rows of similar length (``length_groups``), each group cut
