@@ -15,8 +15,8 @@ Per GPU, in bytes (P parameters, N GPUs, bf16 = 2 bytes):
   ``estimate_zero2_model_states_mem_needs``, the functions that the ``*_all_cold`` helpers print tables of), or, when
   DeepSpeed is not installed, the same formulas restated in ``memory``: ZeRO-3 ``4 * largest_layer + 18 * P / N``
   (``2 * P / N`` with the optimizer on CPU, ``4 * largest_layer`` with the parameters too), ZeRO-2
-  ``2 * P + 18 * P / N`` (``2 * P`` with the optimizer on CPU). Plain DDP (``zero_stage=0``) counts 16 bytes per trainable parameter (fp32 weights,
-  fp32 gradients, two fp32 Adam moments).
+  ``2 * P + 18 * P / N`` (``2 * P`` with the optimizer on CPU). Plain DDP (``zero_stage=0``) counts 16 bytes per
+  trainable parameter (fp32 weights, fp32 gradients, two fp32 Adam moments).
 - reference model (only when ``beta > 0``): ``2 * P`` per GPU, ``2 * P / N`` under ZeRO-3 (TRL shards it with the
   policy's config), 0 with parameter offload, and 0 with LoRA (the reference is the base model with the adapters
   disabled).
