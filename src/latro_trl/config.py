@@ -80,7 +80,8 @@ class LaTROConfig(RLOOConfig):
         prune_finished_rows (`bool` or `None`, *optional*):
             Sample rationales with `latro_trl.sampling.sample_pruned`, which drops a rationale from the batch (and
             the KV cache) the step it ends, instead of transformers' `generate`, which decodes every row until the
-            longest one ends. Same distribution and same stopping places (tested). It samples at `temperature` only
+            longest one ends; the K rows of a prompt also share one prefill. Same distribution and same stopping
+            places (tested). It samples at `temperature` only
             (no top-k / top-p / min-p / repetition penalty / `generation_kwargs`) and on transformers' plain
             generation only (vLLM and continuous batching do not waste those steps). `None` (default) turns it on
             exactly where it applies; `True` makes a setting it cannot honour an error. Measured in

@@ -10,6 +10,9 @@ trick), the same distribution ``generate(do_sample=True, temperature=T)`` sample
 same tokens whether or not finished rows were dropped (tested). Rows stop at the same places as with ``generate``:
 at an end token, when a stopping criterion (e.g. transformers' ``StopStringCriteria`` for the stop markers) fires,
 or at ``max_new_tokens``.
+
+Rows with the same prompt (TRL repeats each prompt K times) share one prefill: the prompt's forward pass runs once
+and its KV cache and next-token logits are copied to its K rows, which then draw their own noise.
 """
 
 from __future__ import annotations
@@ -61,9 +64,17 @@ def sample_pruned(
     cache = DynamicCache(config=getattr(model, "config", None))
     with_cache = {cache_keyword(model): cache, "use_cache": True}
     positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+    # TRL repeats each prompt K times; its prefill is computed once and copied to its K rows (cache and logits).
+    first_rows, copy_of = distinct_rows(torch.cat([input_ids, attention_mask.long()], dim=1))
     logits = model(
-        input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, logits_to_keep=1, **with_cache
-    ).logits[:, -1, :]
+        input_ids=input_ids[first_rows],
+        attention_mask=attention_mask[first_rows],
+        position_ids=positions[first_rows],
+        logits_to_keep=1,
+        **with_cache,
+    ).logits[copy_of, -1, :]
+    if first_rows.numel() < batch:
+        cache.batch_select_indices(copy_of)
     rows = torch.arange(batch, device=device)  # the original row of each row of the batch tensors
     writing = torch.ones(batch, dtype=torch.bool, device=device)  # rows of the batch tensors not finished yet
     next_position = positions[:, -1] + 1
@@ -92,6 +103,18 @@ def sample_pruned(
         ).logits[:, -1, :]
         next_position = next_position + 1
     return completions
+
+
+def distinct_rows(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first occurrence of each distinct row of a 2-D tensor, in order, and for every row the position of its
+    distinct row among them: ``rows[first][copy_of] == rows``."""
+    _, inverse = torch.unique(rows, dim=0, return_inverse=True)
+    index = torch.arange(rows.size(0), device=rows.device)
+    first = torch.full((int(inverse.max()) + 1,), rows.size(0), device=rows.device, dtype=torch.long)
+    first = first.scatter_reduce(0, inverse, index, reduce="amin").sort().values
+    rank = torch.empty_like(first)
+    rank[inverse[first]] = torch.arange(first.numel(), device=rows.device)
+    return first, rank[inverse]
 
 
 def cache_keyword(model: torch.nn.Module) -> str:

@@ -135,3 +135,40 @@ def test_no_deprecation_warning_for_the_kv_cache_keyword_also_under_peft():
             warnings.simplefilter("error", FutureWarning)
             sample_pruned(model, input_ids, mask, max_new_tokens=4, end_token_ids=[TOKENIZER.eos_token_id])
     assert cache_keyword(lora) == cache_keyword(MODEL)  # read through the PEFT wrapper
+
+
+def test_rows_with_the_same_prompt_share_one_prefill_and_still_draw_their_own_samples():
+    repeats = 3  # TRL's layout: each prompt K times in a row
+    input_ids, mask = _batch([p for p in PROMPTS for _ in range(repeats)])
+    prefill_rows = []
+    hook = MODEL.register_forward_pre_hook(
+        lambda module, args, kwargs: prefill_rows.append(kwargs["input_ids"].shape), with_kwargs=True
+    )
+    try:
+        greedy = sample_pruned(
+            MODEL, input_ids, mask, max_new_tokens=MAX_NEW, end_token_ids=[TOKENIZER.eos_token_id], temperature=0
+        )
+    finally:
+        hook.remove()
+    assert prefill_rows[0] == (len(PROMPTS), input_ids.size(1))  # one prefill row per distinct prompt
+    assert greedy == _generate(input_ids, mask, [TOKENIZER.eos_token_id])  # the copies decode like the originals
+    sampled = sample_pruned(
+        MODEL,
+        input_ids,
+        mask,
+        max_new_tokens=MAX_NEW,
+        end_token_ids=[TOKENIZER.eos_token_id],
+        generator=torch.Generator().manual_seed(3),
+    )
+    groups = [sampled[i : i + repeats] for i in range(0, len(sampled), repeats)]
+    assert all(len({tuple(c) for c in group}) > 1 for group in groups)  # each copy draws its own noise
+
+
+def test_distinct_rows_maps_every_row_to_its_first_occurrence():
+    from latro_trl.sampling import distinct_rows
+
+    rows = torch.tensor([[5, 1], [2, 2], [5, 1], [0, 9], [2, 2], [2, 2]])
+    first, copy_of = distinct_rows(rows)
+    assert first.tolist() == [0, 1, 3]
+    assert copy_of.tolist() == [0, 1, 0, 2, 1, 1]
+    assert torch.equal(rows[first][copy_of], rows)
