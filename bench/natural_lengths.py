@@ -55,6 +55,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", default=None, help="write the JSON result here")
     parser.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS), help="which runs (rloo always)")
+    parser.add_argument("--summarize", default=None, help="recompute the summary of a saved JSON result and exit")
     parser.add_argument("--worker", choices=RUNS, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--model_dir", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
@@ -152,9 +153,15 @@ def summarize(runs: dict[str, list[dict]]) -> dict:
             "peak_rss_bytes": max(result["peak_rss_bytes"] for result in results),
         }
     base = summary["rloo"]
+    # Both RLOO runs together: the same work measured twice, so neither run's luck sets the denominator alone.
+    rloo_steps = [
+        t for name in ("rloo", "rloo_control") for result in runs.get(name, []) for t in result["step_time_s"]
+    ]
     ratios = {
         name: {
             "step_time": s["median_step_time_s"] / base["median_step_time_s"],
+            "step_time_to_both_rloo_runs": s["median_step_time_s"] / statistics.median(rloo_steps),
+            "paired_step_time": paired_step_ratios(runs[name], runs["rloo"]),
             "peak_rss": s["peak_rss_bytes"] / base["peak_rss_bytes"],
             "generated_tokens": s["mean_generated_tokens_per_row"] / base["mean_generated_tokens_per_row"],
         }
@@ -162,6 +169,17 @@ def summarize(runs: dict[str, list[dict]]) -> dict:
         if name != "rloo"
     }
     return {"runs": summary, "ratios_to_rloo": ratios}
+
+
+def paired_step_ratios(results: list[dict], base: list[dict]) -> dict:
+    """Each measured step over the same step of the same round of ``base``: the same questions and seed, run a few
+    minutes apart. Their median and range show how far one step's ratio moves with the machine."""
+    ratios = [
+        step / base_step
+        for result, base_result in zip(results, base, strict=False)
+        for step, base_step in zip(result["step_time_s"], base_result["step_time_s"], strict=False)
+    ]
+    return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios), "per_step": ratios}
 
 
 def _write(path: str | None, result: dict) -> None:
@@ -176,7 +194,14 @@ def main(argv=None) -> dict:
     if args.worker:
         print(json.dumps(run_worker(args)))
         return {}
-    settings = {key: value for key, value in vars(args).items() if key not in ("worker", "model_dir", "seed")}
+    if args.summarize:
+        saved = json.loads(Path(args.summarize).read_text())
+        result = {**saved, **summarize(saved["per_process"])}
+        _report(result)
+        return result
+    settings = {
+        key: value for key, value in vars(args).items() if key not in ("worker", "model_dir", "seed", "summarize")
+    }
     names = [name for name in RUNS if name in args.runs or name == "rloo"]
     runs: dict[str, list[dict]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory(prefix="bench_natural_") as workdir:
@@ -194,12 +219,18 @@ def main(argv=None) -> dict:
                 _write(args.output, {"settings": settings, "complete": False, "per_process": runs})
     result = {"settings": settings, "complete": True, **summarize(runs), "per_process": runs}
     _write(args.output, result)
-    for name, ratio in result["ratios_to_rloo"].items():
-        print(
-            f"{name:>14} / rloo: step time {ratio['step_time']:.3f}, peak RSS {ratio['peak_rss']:.3f}, "
-            f"generated tokens {ratio['generated_tokens']:.3f}"
-        )
+    _report(result)
     return result
+
+
+def _report(result: dict) -> None:
+    for name, ratio in result["ratios_to_rloo"].items():
+        paired = ratio["paired_step_time"]
+        print(
+            f"{name:>14} / rloo: step time {ratio['step_time']:.3f} ({ratio['step_time_to_both_rloo_runs']:.3f} to "
+            f"both RLOO runs; paired steps median {paired['median']:.3f}, range {paired['min']:.3f}-"
+            f"{paired['max']:.3f}), peak RSS {ratio['peak_rss']:.3f}, generated tokens {ratio['generated_tokens']:.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -101,6 +101,21 @@ def test_natural_lengths_benchmark_runs_every_trainer_and_reports_ratios(tmp_pat
     assert result["runs"]["latro"]["length_groups"] == 4 and result["runs"]["latro_one_pass"]["length_groups"] == 1
     assert result["runs"]["rloo"]["length_groups"] == 1
     assert result["complete"] is True
+    assert module.main(["--summarize", str(output)])["ratios_to_rloo"] == result["ratios_to_rloo"]
+
+
+def test_natural_lengths_pairs_each_step_with_the_same_step_of_rloo() -> None:
+    module = _load_script("natural_lengths")
+    runs = {
+        "latro": [{"step_time_s": [8.0, 6.0], "generated_tokens_per_row": [1.0], "peak_rss_bytes": 2}],
+        "rloo": [{"step_time_s": [10.0, 10.0], "generated_tokens_per_row": [2.0], "peak_rss_bytes": 4}],
+        "rloo_control": [{"step_time_s": [12.0, 14.0], "generated_tokens_per_row": [2.0], "peak_rss_bytes": 4}],
+    }
+    ratios = module.summarize(runs)["ratios_to_rloo"]
+    assert ratios["latro"]["paired_step_time"] == {"median": 0.7, "min": 0.6, "max": 0.8, "per_step": [0.8, 0.6]}
+    assert ratios["latro"]["step_time"] == 0.7  # 7 / 10
+    assert ratios["latro"]["step_time_to_both_rloo_runs"] == 7.0 / 11.0  # median of 10, 10, 12, 14
+    assert ratios["rloo_control"]["paired_step_time"]["per_step"] == [1.2, 1.4]
 
 
 def test_generation_paths_benchmark_times_every_mode(tmp_path: Path) -> None:
