@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -22,6 +23,8 @@ ROWS = (
     ("rft_s{seed}", "SFT(R) -> RFT/STaR, seed {seed}"),
     ("sft_ra_s{seed}", "SFT(R + A), gold rationales for all, seed {seed}"),
 )
+
+SEEDED = re.compile(r"_s(\d+)_eval\.json$")
 
 
 def _load(path: Path) -> dict | None:
@@ -55,6 +58,12 @@ def _minutes(out: Path, name: str) -> str:
     wall = sum(stage["wall_seconds"] for stage in stages)
     cpu = sum(stage.get("cpu_seconds", float("nan")) for stage in stages)
     return f"{wall / 60:.1f} | {cpu / 60:.1f}"
+
+
+def seeds_in(out: Path) -> list[int]:
+    """The training seeds that have an evaluated row under ``out`` (runs add seeds one command at a time, and each
+    command rewrites config.json with its own)."""
+    return sorted({int(match.group(1)) for path in out.glob("*_eval.json") if (match := SEEDED.search(path.name))})
 
 
 def found_rows(out: Path, seeds: list[int]) -> list[tuple[str, str]]:
@@ -105,6 +114,31 @@ def paired_tests(out: Path, rows: list[tuple[str, str]]) -> list[str]:
                     f"| {name} | {other} | {split} | {test['only_first']} | {test['only_second']} "
                     f"| {test['p_value']:.3g} |"
                 )
+    return lines + pooled_over_seeds(out, names)
+
+
+def pooled_over_seeds(out: Path, names: list[str]) -> list[str]:
+    """Each LaTRO variant run with several seeds against its own warm starts, all seeds' problems together: an exact
+    sign test on the discordant problems (under no effect each is a fair coin, whichever seed it comes from)."""
+    from latro_trl.evaluation.scoring import mcnemar_exact
+
+    lines = []
+    for variant in sorted({name.rsplit("_s", 1)[0] for name in names if name.startswith("latro")}):
+        seeds = [name.rsplit("_s", 1)[1] for name in names if name.rsplit("_s", 1)[0] == variant]
+        seeds = [seed for seed in seeds if f"sft_r_s{seed}" in names]
+        if len(seeds) < 2:
+            continue
+        for split in ("test", "reworded"):
+            pairs = [
+                (_correct(out, f"{variant}_s{seed}", split), _correct(out, f"sft_r_s{seed}", split)) for seed in seeds
+            ]
+            if any(mine is None or theirs is None for mine, theirs in pairs):
+                continue
+            test = mcnemar_exact([c for mine, _ in pairs for c in mine], [c for _, theirs in pairs for c in theirs])
+            lines.append(
+                f"| {variant}, seeds {', '.join(seeds)} pooled | sft_r of each seed | {split} | {test['only_first']} "
+                f"| {test['only_second']} | {test['p_value']:.3g} |"
+            )
     return lines
 
 
@@ -162,7 +196,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     out = Path(args.out)
     config = _load(out / "config.json") or {}
-    rows = found_rows(out, config.get("seeds", [0, 1]))
+    rows = found_rows(out, seeds_in(out))
     if not rows:
         print(f"no finished rows under {out}", file=sys.stderr)
         return 1

@@ -181,3 +181,20 @@ def test_warm_start_report_table_and_paired_tests(tmp_path):
         "| latro_log_likelihood_s0 | sft_r_s0 | test | 2 | 0 | 0.5 |",
         "| latro_log_likelihood_s0 | sft_r_s0 | reworded | 1 | 0 | 1 |",
     ]
+
+
+def test_warm_start_report_finds_every_seed_and_pools_them(tmp_path):
+    report = _load(EXPERIMENTS / "warm_start_report.py")
+    _fake_row(tmp_path, "sft_r_s0", [True, False, False, False], [False] * 4)
+    _fake_row(tmp_path, "latro_log_likelihood_s0", [True, True, True, False], [True, False, False, False])
+    _fake_row(tmp_path, "sft_r_s3", [False, True, True, False], [True] * 4)
+    _fake_row(tmp_path, "latro_log_likelihood_s3", [True, True, False, True], [True, True, True, False])
+    (tmp_path / "config.json").write_text(json.dumps({"seeds": [3]}))  # the last command's seeds only
+    assert report.seeds_in(tmp_path) == [0, 3]
+    rows = report.found_rows(tmp_path, report.seeds_in(tmp_path))
+    tests = report.paired_tests(tmp_path, rows)
+    # test: seed 0 gives 2 only-LaTRO, 0 only-SFT; seed 3 gives 2 and 1. Reworded: 1 and 0; 0 and 1.
+    assert tests[-2:] == [
+        "| latro_log_likelihood, seeds 0, 3 pooled | sft_r of each seed | test | 4 | 1 | 0.375 |",
+        "| latro_log_likelihood, seeds 0, 3 pooled | sft_r of each seed | reworded | 1 | 1 | 1 |",
+    ]
