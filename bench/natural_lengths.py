@@ -55,7 +55,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", default=None, help="write the JSON result here")
     parser.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS), help="which runs (rloo always)")
-    parser.add_argument("--summarize", default=None, help="recompute the summary of a saved JSON result and exit")
+    parser.add_argument(
+        "--summarize", default=None, help="recompute the summary of a saved JSON result (into --output if given)"
+    )
     parser.add_argument("--worker", choices=RUNS, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--model_dir", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
@@ -197,6 +199,7 @@ def main(argv=None) -> dict:
     if args.summarize:
         saved = json.loads(Path(args.summarize).read_text())
         result = {**saved, **summarize(saved["per_process"])}
+        _write(args.output, result)
         _report(result)
         return result
     settings = {
