@@ -140,6 +140,7 @@ def test_demo_runs_end_to_end_on_a_tiny_model(tiny_model_dir, tmp_path):
     )
     assert "worded like training (n=4)" in out and "worded differently (n=4)" in out and "p = " in out
     assert "{'loss'" not in out and "FutureWarning" not in out  # a readable console: no per-step dicts, no notices
+    assert "Setting accelerator to CPU" not in out  # DeepSpeed's no-GPU notice
     results = json.loads((tmp_path / "demo" / "results.json").read_text())
     assert {"worded like training", "worded differently", "reward"} <= set(results["rows"])
     assert 0.0 <= results["rows"]["worded differently"]["mcnemar"]["p_value"] <= 1.0

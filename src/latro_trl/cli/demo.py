@@ -101,9 +101,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _quiet_libraries() -> None:
     # The demo's console is for the reader: library deprecation notices and per-step dicts would bury the table.
+    import os
     import warnings
 
     import datasets
+    import torch
     from transformers.utils import logging as hf_logging
 
     warnings.filterwarnings("ignore", category=FutureWarning)
@@ -114,6 +116,10 @@ def _quiet_libraries() -> None:
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()  # weight-loading bars
     datasets.disable_progress_bars()  # tokenizing bars
+    if not torch.cuda.is_available():
+        # DeepSpeed (imported by accelerate) warns when it finds no GPU and falls back to its CPU accelerator; on the
+        # CPU machine the demo is made for, that is the expected case, so choose it up front.
+        os.environ.setdefault("DS_ACCELERATOR", "cpu")
 
 
 def _data(args: argparse.Namespace) -> dict:
