@@ -81,11 +81,10 @@ class LaTROConfig(RLOOConfig):
             Sample rationales with `latro_trl.sampling.sample_pruned`, which drops a rationale from the batch (and
             the KV cache) the step it ends, instead of transformers' `generate`, which decodes every row until the
             longest one ends; the K rows of a prompt also share one prefill. Same distribution and same stopping
-            places (tested). It samples at `temperature` only
-            (no top-k / top-p / min-p / repetition penalty / `generation_kwargs`) and on transformers' plain
-            generation only (vLLM and continuous batching do not waste those steps). `None` (default) turns it on
-            exactly where it applies; `True` makes a setting it cannot honour an error. Measured in
-            docs/performance.md.
+            places (tested). It samples at `temperature` only (no top-k / top-p / min-p / repetition penalty /
+            `generation_kwargs`) and on transformers' plain generation only (vLLM and continuous batching do not
+            waste those steps). `None` (default) turns it on exactly where it applies; `True` makes a setting it
+            cannot honour an error. Measured in docs/performance.md.
         score_with_training_pass (`bool` or `None`, *optional*):
             Take the rewards from the training forward pass instead of a separate no-gradient policy pass, saving one
             forward over every sequence. Exact when the whole generation batch is trained in one micro-batch before
