@@ -122,10 +122,14 @@ def pooled_over_seeds(out: Path, names: list[str]) -> list[str]:
     sign test on the discordant problems (under no effect each is a fair coin, whichever seed it comes from)."""
     from latro_trl.evaluation.scoring import mcnemar_exact
 
+    seeds_of: dict[str, list[str]] = {}  # LaTRO variant -> the seeds that have it and their own warm start
+    for name in names:
+        if name.startswith("latro"):
+            variant, seed = name.rsplit("_s", 1)
+            if f"sft_r_s{seed}" in names:
+                seeds_of.setdefault(variant, []).append(seed)
     lines = []
-    for variant in sorted({name.rsplit("_s", 1)[0] for name in names if name.startswith("latro")}):
-        seeds = [name.rsplit("_s", 1)[1] for name in names if name.rsplit("_s", 1)[0] == variant]
-        seeds = [seed for seed in seeds if f"sft_r_s{seed}" in names]
+    for variant, seeds in sorted(seeds_of.items()):
         if len(seeds) < 2:
             continue
         for split in ("test", "reworded"):
