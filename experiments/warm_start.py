@@ -65,10 +65,24 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--lora_r", type=int, default=16)
     parser.add_argument("--num_checkpoints", type=int, default=4)
     parser.add_argument("--rewards", nargs="+", default=list(REWARD_VARIANTS), choices=REWARD_VARIANTS)
+    parser.add_argument(
+        "--latro_start",
+        choices=("selected", "last"),
+        default="selected",
+        help="LaTRO's warm start: SFT(R)'s checkpoint chosen on validation, or its last one (rows named latro_<reward>"
+        "_last_s<seed>; the SFT(R) row compared against stays the selected one)",
+    )
     parser.add_argument("--rows", nargs="+", default=["base", "sft_r", "latro", "rft", "sft_ra"])
     parser.add_argument("--val_n", type=int, default=64)
     parser.add_argument("--test_n", type=int, default=200)
     parser.add_argument("--reworded_n", type=int, default=120)
+    parser.add_argument(
+        "--reworded_more_n",
+        type=int,
+        default=0,
+        help="then score each row's greedy answers on the family's next N problems too (stage <row>_reworded_more): "
+        "problems no model was scored on before, for a second, larger test on that family",
+    )
     parser.add_argument("--maj_k", type=int, default=8)
     parser.add_argument("--maj_n", type=int, default=100, help="maj@k on the first N test problems (compute bound)")
     parser.add_argument("--max_new_tokens", type=int, default=112)
@@ -90,7 +104,10 @@ class Experiment:
         self.answer_set = train.select(range(args.num_rationales, len(train)))
         self.val_set = load_synthetic("validation", n=args.val_n, **knobs)
         self.test_set = load_synthetic("test", n=args.test_n, **knobs)
-        self.reworded_set = load_reworded(n=args.reworded_n, seed=0)
+        # One draw of the family: its first reworded_n problems, then the next reworded_more_n (all distinct).
+        reworded = load_reworded(n=args.reworded_n + args.reworded_more_n, seed=0)
+        self.reworded_set = reworded.select(range(args.reworded_n))
+        self.reworded_more_set = reworded.select(range(args.reworded_n, len(reworded)))
         self.data = {"data": "synthetic 1-2 steps, seed 0", "R": args.num_rationales, "A": args.num_answers}
 
     def settings(self, *names: str, **extra) -> dict:
@@ -98,8 +115,9 @@ class Experiment:
 
     # -------------------------------------------------------------- models
 
-    def start_dir(self, seed: int) -> Path:
-        return self.out / f"sft_r_s{seed}" / "start"
+    def start_dir(self, seed: int, name: str = "") -> Path:
+        """The merged warm start a row trains from: SFT(R)'s selected checkpoint, or its last one for ``*_last_s*``."""
+        return self.out / f"sft_r_s{seed}" / ("start_last" if starts_from_last(name) else "start")
 
     def load(self, name: str, seed: int = 0):
         """``(model, tokenizer)`` of a row's selected checkpoint (merged), or of the base model."""
@@ -113,7 +131,7 @@ class Experiment:
     def _load_checkpoint(self, name: str, seed: int, checkpoint: Path | str):
         """Rows trained from the warm start (LaTRO, RFT) put their adapter on it; the SFT rows on the base."""
         if name.startswith(("latro", "rft")):
-            return _load_folder(self.start_dir(seed), adapter=checkpoint)
+            return _load_folder(self.start_dir(seed, name), adapter=checkpoint)
         return _load_base_with(checkpoint)
 
     # -------------------------------------------------------------- training
@@ -144,7 +162,7 @@ class Experiment:
         from latro_trl.warm_start import lora_latro
 
         args = self.args
-        model, tokenizer = _load_folder(self.start_dir(seed))
+        model, tokenizer = _load_folder(self.start_dir(seed, out_dir.name))
         steps = len(self.answer_set) // args.questions_per_step
         started = time.time()
         trainer = lora_latro(
@@ -229,6 +247,13 @@ class Experiment:
         )
         return result
 
+    def evaluate_more(self, name: str, seed: int) -> dict:
+        model, tokenizer = self.load(name, seed)
+        folder = self.out / f"{name}_reworded_more"
+        return {
+            "reworded_more": run_eval(model, tokenizer, self.reworded_more_set, folder, 1, self.args.max_new_tokens)
+        }
+
 
 def _load_folder(folder: Path, adapter: Path | str | None = None):
     from latro_trl.models import load_model_and_tokenizer
@@ -272,10 +297,14 @@ def _run_seed(exp: Experiment, seed: int, rows: set[str]) -> None:
     with_eval = {**trained, **exp.settings(*EVALUATION_SETTINGS)}
     stage(f"{name}_select", lambda: _select_and_save_start(exp, name, seed), with_eval)
     stage(f"{name}_eval", lambda: exp.evaluate(name, seed), with_eval)
+    _score_more(exp, name, seed, trained)
     if "latro" in rows:
+        last = args.latro_start == "last"
+        if last:
+            stage(f"{name}_last_start", lambda: _save_last_start(exp, name, seed), trained)
         for reward in args.rewards:
-            trained = exp.settings(*LATRO_SETTINGS, seed=seed, reward=reward)
-            out_dir = exp.out / f"latro_{reward}_s{seed}"
+            trained = exp.settings(*LATRO_SETTINGS, seed=seed, reward=reward, **({"start": "last"} if last else {}))
+            out_dir = exp.out / f"latro_{reward}{'_last' if last else ''}_s{seed}"
             train = lambda reward=reward, out_dir=out_dir: exp.train_latro(reward, seed, out_dir)  # noqa: E731
             _train_select_evaluate(exp, out_dir.name, seed, train, trained)
     if "rft" in rows and seed == args.seeds[0]:
@@ -291,6 +320,15 @@ def _train_select_evaluate(exp: Experiment, name: str, seed: int, train, trained
     exp.stage(f"{name}_train", train, trained)
     exp.stage(f"{name}_select", lambda: exp.select(name, seed), with_eval)
     exp.stage(f"{name}_eval", lambda: exp.evaluate(name, seed), with_eval)
+    _score_more(exp, name, seed, trained)
+
+
+def _score_more(exp: Experiment, name: str, seed: int, trained: dict) -> None:
+    """The ``--reworded_more_n`` stage, after the row's evaluation (its own settings, so that the rows evaluated
+    before the option existed keep theirs)."""
+    if exp.args.reworded_more_n:
+        more = exp.settings("reworded_n", "reworded_more_n", "max_new_tokens")
+        exp.stage(f"{name}_reworded_more", lambda: exp.evaluate_more(name, seed), {**trained, **more})
 
 
 def _select_and_save_start(exp: Experiment, name: str, seed: int) -> dict:
@@ -301,6 +339,21 @@ def _select_and_save_start(exp: Experiment, name: str, seed: int) -> dict:
     model, tokenizer = _load_base_with(Path(pick["best"]))
     save_merged(model, tokenizer, exp.start_dir(seed))
     return pick
+
+
+def _save_last_start(exp: Experiment, name: str, seed: int) -> dict:
+    """SFT(R)'s last checkpoint, saved merged: the start of ``--latro_start last`` rows."""
+    from latro_trl.models import save_merged
+
+    last = max(_checkpoints(exp.out / name), key=lambda c: int(c.name.split("-")[1]))
+    model, tokenizer = _load_base_with(last)
+    save_merged(model, tokenizer, exp.start_dir(seed, f"latro_last_s{seed}"))
+    return {"start": str(last)}
+
+
+def starts_from_last(name: str) -> bool:
+    """Whether a row (``latro_<reward>_last_s<seed>``) trained from SFT(R)'s last checkpoint."""
+    return name.rsplit("_s", 1)[0].endswith("_last")
 
 
 if __name__ == "__main__":

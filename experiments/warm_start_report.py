@@ -20,11 +20,16 @@ ROWS = (
     ("sft_r_s{seed}", "SFT(R), seed {seed}"),
     ("latro_log_likelihood_s{seed}", "SFT(R) -> LaTRO, log-likelihood reward, seed {seed}"),
     ("latro_probability_s{seed}", "SFT(R) -> LaTRO, probability reward, seed {seed}"),
+    ("latro_log_likelihood_last_s{seed}", "SFT(R)'s last checkpoint -> LaTRO, log-likelihood reward, seed {seed}"),
+    ("latro_probability_last_s{seed}", "SFT(R)'s last checkpoint -> LaTRO, probability reward, seed {seed}"),
     ("rft_s{seed}", "SFT(R) -> RFT/STaR, seed {seed}"),
     ("sft_ra_s{seed}", "SFT(R + A), gold rationales for all, seed {seed}"),
 )
 
 SEEDED = re.compile(r"_s(\d+)_eval\.json$")
+# The splits each row is scored on; "reworded_more" (--reworded_more_n) is the reworded family's next problems, and
+# "reworded_all" both draws of that family together.
+SPLITS = ("test", "reworded", "reworded_more", "reworded_all")
 
 
 def _load(path: Path) -> dict | None:
@@ -40,6 +45,9 @@ def _cell(block: dict | None) -> str:
 def _correct(out: Path, name: str, split: str) -> list[bool] | None:
     from latro_trl.evaluation.evaluator import read_predictions
 
+    if split == "reworded_all":
+        parts = [_correct(out, name, part) for part in ("reworded", "reworded_more")]
+        return None if None in parts else parts[0] + parts[1]
     folder = out / f"{name}_{split}"
     if not (folder / "predictions.jsonl").is_file():
         return None
@@ -77,16 +85,25 @@ def found_rows(out: Path, seeds: list[int]) -> list[tuple[str, str]]:
 
 
 def table(out: Path, rows: list[tuple[str, str]], maj_k: int) -> list[str]:
+    more = {name: _load(out / f"{name}_reworded_more.json") for name, _ in rows}
+    more_n = next((block["reworded_more"]["greedy"]["n"] for block in more.values() if block), None)
+    extra = f" reworded, next {more_n} greedy |" if more_n else ""
     lines = [
-        f"| row | test greedy | test maj@{maj_k} | reworded greedy | making it: wall min | CPU min (2 cores) |",
-        "|---|---|---|---|---|---|",
+        f"| row | test greedy | test maj@{maj_k} | reworded greedy |{extra} making it: wall min | CPU min (2 cores) |",
+        "|---|---|---|---|" + ("---|" if more_n else "") + "---|---|",
     ]
     for name, label in rows:
         result = _load(out / f"{name}_eval.json")
-        lines.append(
-            f"| {label} | {_cell(result['test']['greedy'])} | {_cell(result['test_maj'].get(f'maj@{maj_k}'))} "
-            f"| {_cell(result['reworded']['greedy'])} | {_minutes(out, name) if name != 'base' else '- | -'} |"
-        )
+        cells = [
+            label,
+            _cell(result["test"]["greedy"]),
+            _cell(result["test_maj"].get(f"maj@{maj_k}")),
+            _cell(result["reworded"]["greedy"]),
+        ]
+        if more_n:
+            cells.append(_cell(more[name]["reworded_more"]["greedy"]) if more[name] else "n/a")
+        cells.append(_minutes(out, name) if name != "base" else "- | -")
+        lines.append(f"| {' | '.join(cells)} |")
     return lines
 
 
@@ -105,7 +122,7 @@ def paired_tests(out: Path, rows: list[tuple[str, str]]) -> list[str]:
         for other in (f"sft_r_s{seed}", "rft_s0"):  # its own warm start; RFT (run from the first seed's start)
             if other not in names:
                 continue
-            for split in ("test", "reworded"):
+            for split in SPLITS:
                 mine, theirs = _correct(out, name, split), _correct(out, other, split)
                 if mine is None or theirs is None:
                     continue
@@ -122,20 +139,13 @@ def pooled_over_seeds(out: Path, names: list[str]) -> list[str]:
     sign test on the discordant problems (under no effect each is a fair coin, whichever seed it comes from)."""
     from latro_trl.evaluation.scoring import mcnemar_exact
 
-    seeds_of: dict[str, list[str]] = {}  # LaTRO variant -> the seeds that have it and their own warm start
-    for name in names:
-        if name.startswith("latro"):
-            variant, seed = name.rsplit("_s", 1)
-            if f"sft_r_s{seed}" in names:
-                seeds_of.setdefault(variant, []).append(seed)
     lines = []
-    for variant, seeds in sorted(seeds_of.items()):
-        if len(seeds) < 2:
+    for variant, row_of_seed in sorted(variants_by_seed(out, names).items()):
+        if len(row_of_seed) < 2:
             continue
-        for split in ("test", "reworded"):
-            pairs = [
-                (_correct(out, f"{variant}_s{seed}", split), _correct(out, f"sft_r_s{seed}", split)) for seed in seeds
-            ]
+        seeds = sorted(row_of_seed, key=int)
+        for split in SPLITS:
+            pairs = [(_correct(out, row_of_seed[s], split), _correct(out, f"sft_r_s{s}", split)) for s in seeds]
             if any(mine is None or theirs is None for mine, theirs in pairs):
                 continue
             test = mcnemar_exact([c for mine, _ in pairs for c in mine], [c for _, theirs in pairs for c in theirs])
@@ -144,6 +154,33 @@ def pooled_over_seeds(out: Path, names: list[str]) -> list[str]:
                 f"| {test['only_second']} | {test['p_value']:.3g} |"
             )
     return lines
+
+
+def variants_by_seed(out: Path, names: list[str]) -> dict[str, dict[str, str]]:
+    """LaTRO variant -> {seed: row} over the seeds whose own warm start (``sft_r_s<seed>``) was evaluated too.
+
+    A ``<variant>_last`` variant (LaTRO from SFT(R)'s last checkpoint) also takes a seed's ``<variant>`` row when
+    that seed's validation selection kept SFT(R)'s last checkpoint: both rows then start from the same model.
+    """
+    rows: dict[str, dict[str, str]] = {}
+    for name in names:
+        if name.startswith("latro"):
+            variant, seed = name.rsplit("_s", 1)
+            if f"sft_r_s{seed}" in names:
+                rows.setdefault(variant, {})[seed] = name
+    for variant in [v for v in rows if v.endswith("_last")]:
+        for seed, name in rows.get(variant.removesuffix("_last"), {}).items():
+            if seed not in rows[variant] and _selected_last_checkpoint(out, f"sft_r_s{seed}"):
+                rows[variant][seed] = name
+    return rows
+
+
+def _selected_last_checkpoint(out: Path, name: str) -> bool:
+    pick = _load(out / f"{name}_select.json")
+    if not pick or not pick.get("validation_accuracy"):
+        return False
+    step = lambda checkpoint: int(Path(checkpoint).name.split("-")[1])  # noqa: E731
+    return step(pick["best"]) == max(step(c) for c in pick["validation_accuracy"])
 
 
 def plot(out: Path, rows: list[tuple[str, str]], path: Path) -> bool:
@@ -162,12 +199,13 @@ def plot(out: Path, rows: list[tuple[str, str]], path: Path) -> bool:
         history = _load(out / f"{name}_train.json")["log_history"]
         steps = [entry for entry in history if "reward" in entry]
         x = [entry["step"] for entry in steps]
-        short = label.split("LaTRO, ")[1]
+        short = label.split("LaTRO, ")[1] + (", from the last SFT(R) checkpoint" if "'s last" in label else "")
         for ax, key in ((axes[0], "reward"), (axes[1], "answer_logp"), (axes[2], "rationale/mean_length")):
             ax.plot(x, _smooth([entry[key] for entry in steps]), label=short)
         pick = _load(out / f"{name}_select.json")
-        start = _load(out / f"sft_r_s{name.rsplit('_s', 1)[1]}_select.json")
-        curve = [(0, max(start["validation_accuracy"].values()))]
+        start = _load(out / f"sft_r_s{name.rsplit('_s', 1)[1]}_select.json")["validation_accuracy"]
+        last = max(start, key=lambda c: int(Path(c).name.split("-")[1]))
+        curve = [(0, start[last] if name.rsplit("_s", 1)[0].endswith("_last") else max(start.values()))]
         curve += sorted((int(Path(c).name.split("-")[1]), a) for c, a in pick["validation_accuracy"].items())
         axes[3].plot([s for s, _ in curve], [100 * a for _, a in curve], marker="o", label=short)
     titles = (

@@ -198,3 +198,80 @@ def test_warm_start_report_finds_every_seed_and_pools_them(tmp_path):
         "| latro_log_likelihood, seeds 0, 3 pooled | sft_r of each seed | test | 4 | 1 | 0.375 |",
         "| latro_log_likelihood, seeds 0, 3 pooled | sft_r of each seed | reworded | 1 | 1 | 1 |",
     ]
+
+
+def _fake_more(out: Path, name: str, correct: list[bool]) -> None:
+    """A row's ``--reworded_more_n`` stage: its predictions and result."""
+    (out / f"{name}_reworded_more").mkdir(parents=True)
+    lines = [json.dumps({"index": i, "correct": c}) for i, c in enumerate(correct)]
+    (out / f"{name}_reworded_more" / "predictions.jsonl").write_text("\n".join(lines) + "\n")
+    block = {"accuracy": sum(correct) / len(correct), "ci_low": 0.0, "ci_high": 1.0, "n": len(correct)}
+    (out / f"{name}_reworded_more.json").write_text(json.dumps({"reworded_more": {"greedy": block}}))
+
+
+def _fake_selection(out: Path, name: str, best_step: int, last_step: int = 32) -> None:
+    curve = {f"{out}/{name}/checkpoint-{step}": 0.5 for step in range(8, last_step + 1, 8)}
+    (out / f"{name}_select.json").write_text(
+        json.dumps({"best": f"{out}/{name}/checkpoint-{best_step}", "validation_accuracy": curve, "wall_seconds": 1.0})
+    )
+
+
+def test_warm_start_report_scores_the_next_reworded_problems_and_both_draws_together(tmp_path):
+    report = _load(EXPERIMENTS / "warm_start_report.py")
+    _fake_row(tmp_path, "sft_r_s0", [True, False], [False, False])
+    _fake_row(tmp_path, "latro_log_likelihood_s0", [True, True], [True, False])
+    _fake_more(tmp_path, "sft_r_s0", [False, False, True, False])
+    _fake_more(tmp_path, "latro_log_likelihood_s0", [True, True, False, True])
+    rows = report.found_rows(tmp_path, [0])
+    table = report.table(tmp_path, rows, 8)
+    assert "| reworded, next 4 greedy |" in table[0] and table[1].count("---") == 7
+    assert table[2].startswith(
+        "| SFT(R), seed 0 | 50.0 [0.0, 100.0] | 50.0 [0.0, 100.0] | 0.0 [0.0, 100.0] | 25.0 [0.0, 100.0] |"
+    )
+    tests = report.paired_tests(tmp_path, rows)
+    assert tests[-2:] == [
+        "| latro_log_likelihood_s0 | sft_r_s0 | reworded_more | 3 | 1 | 0.625 |",
+        "| latro_log_likelihood_s0 | sft_r_s0 | reworded_all | 4 | 1 | 0.375 |",
+    ]
+
+
+def test_warm_start_report_pools_the_last_checkpoint_start_with_seeds_that_selected_it(tmp_path):
+    report = _load(EXPERIMENTS / "warm_start_report.py")
+    for seed, best in ((0, 32), (1, 24), (2, 32), (3, 16)):
+        _fake_row(tmp_path, f"sft_r_s{seed}", [False] * 4, [False] * 4)
+        _fake_selection(tmp_path, f"sft_r_s{seed}", best)
+        _fake_row(tmp_path, f"latro_log_likelihood_s{seed}", [True] * 4, [False] * 4)
+    # Seed 1 selected checkpoint 24 and was rerun from its last one; seed 3 selected 16 and was not.
+    _fake_row(tmp_path, "latro_log_likelihood_last_s1", [True, True, False, False], [True] * 4)
+    names = [name for name, _ in report.found_rows(tmp_path, report.seeds_in(tmp_path))]
+    assert report.variants_by_seed(tmp_path, names) == {
+        "latro_log_likelihood": {s: f"latro_log_likelihood_s{s}" for s in "0123"},
+        "latro_log_likelihood_last": {
+            "0": "latro_log_likelihood_s0",
+            "1": "latro_log_likelihood_last_s1",
+            "2": "latro_log_likelihood_s2",
+        },
+    }
+    pooled = [
+        line for line in report.paired_tests(tmp_path, report.found_rows(tmp_path, [0, 1, 2, 3])) if "pooled" in line
+    ]
+    assert (
+        "| latro_log_likelihood_last, seeds 0, 1, 2 pooled | sft_r of each seed | test | 10 | 0 | 0.00195 |" in pooled
+    )
+
+
+def test_warm_start_draws_the_next_reworded_problems_and_names_the_last_checkpoint_start(tmp_path):
+    from latro_trl.data import load_reworded
+
+    script = _load(EXPERIMENTS / "warm_start.py")
+    sizes = ["--num_rationales", "2", "--num_answers", "2", "--val_n", "2", "--test_n", "2"]
+    exp = script.Experiment(
+        script.parse_args(["--out", str(tmp_path), *sizes, "--reworded_n", "5", "--reworded_more_n", "7"])
+    )
+    assert exp.reworded_set["question"] == load_reworded(n=5, seed=0)["question"]  # the rows scored before
+    assert len(exp.reworded_more_set) == 7 and not set(exp.reworded_more_set["question"]) & set(
+        exp.reworded_set["question"]
+    )
+    assert exp.start_dir(1) == exp.start_dir(1, "latro_log_likelihood_s1") == tmp_path / "sft_r_s1" / "start"
+    assert exp.start_dir(1, "latro_log_likelihood_last_s1") == tmp_path / "sft_r_s1" / "start_last"
+    assert not script.starts_from_last("latro_last_seed_s0") and script.starts_from_last("latro_probability_last_s12")
