@@ -3,8 +3,8 @@
     python experiments/warm_start_report.py --out runs/warm_start --figure docs/figures/warm_start_curves.png
 
 Prints a markdown table (one row per trained model found: greedy and maj@k on the synthetic test split, greedy on
-the reworded family, wall time) and exact McNemar tests of each LaTRO row against the warm start and against RFT on
-the same problems. Rows that have not finished yet are left out.
+the reworded family, wall time) and exact McNemar tests of each LaTRO row against the warm start and against RFT, and
+of RFT against the warm start, on the same problems. Rows that have not finished yet are left out.
 """
 
 from __future__ import annotations
@@ -112,14 +112,15 @@ def paired_tests(out: Path, rows: list[tuple[str, str]]) -> list[str]:
 
     names = [name for name, _ in rows]
     lines = [
-        "| LaTRO row | against | split | only LaTRO right | only the other right | exact McNemar p |",
+        "| row | against | split | only this row right | only the other right | exact McNemar p |",
         "|---|---|---|---|---|---|",
     ]
     for name in names:
-        if not name.startswith("latro"):
+        if not name.startswith(("latro", "rft")):
             continue
         seed = name.rsplit("_s", 1)[1]
-        for other in (f"sft_r_s{seed}", "rft_s0"):  # its own warm start; RFT (run from the first seed's start)
+        # Its own warm start; for LaTRO also RFT, the answer-only peer (run from the first seed's start).
+        for other in (f"sft_r_s{seed}", "rft_s0") if name.startswith("latro") else (f"sft_r_s{seed}",):
             if other not in names:
                 continue
             for split in SPLITS:

@@ -275,3 +275,19 @@ def test_warm_start_draws_the_next_reworded_problems_and_names_the_last_checkpoi
     assert exp.start_dir(1) == exp.start_dir(1, "latro_log_likelihood_s1") == tmp_path / "sft_r_s1" / "start"
     assert exp.start_dir(1, "latro_log_likelihood_last_s1") == tmp_path / "sft_r_s1" / "start_last"
     assert not script.starts_from_last("latro_last_seed_s0") and script.starts_from_last("latro_probability_last_s12")
+
+
+def test_warm_start_report_tests_rft_against_its_warm_start_and_latro_against_rft(tmp_path):
+    report = _load(EXPERIMENTS / "warm_start_report.py")
+    _fake_row(tmp_path, "sft_r_s0", [True, False, False, False], [False] * 4)
+    _fake_row(tmp_path, "rft_s0", [True, True, False, False], [True, False, False, False])
+    _fake_row(tmp_path, "latro_log_likelihood_s0", [False, True, True, True], [False] * 4)
+    tests = report.paired_tests(tmp_path, report.found_rows(tmp_path, [0]))
+    assert tests[2:] == [
+        "| latro_log_likelihood_s0 | sft_r_s0 | test | 3 | 1 | 0.625 |",
+        "| latro_log_likelihood_s0 | sft_r_s0 | reworded | 0 | 0 | 1 |",
+        "| latro_log_likelihood_s0 | rft_s0 | test | 2 | 1 | 1 |",
+        "| latro_log_likelihood_s0 | rft_s0 | reworded | 0 | 1 | 1 |",
+        "| rft_s0 | sft_r_s0 | test | 1 | 0 | 1 |",
+        "| rft_s0 | sft_r_s0 | reworded | 1 | 0 | 1 |",
+    ]
