@@ -107,7 +107,9 @@ class Experiment:
         # One draw of the family: its first reworded_n problems, then the next reworded_more_n (all distinct).
         reworded = load_reworded(n=args.reworded_n + args.reworded_more_n, seed=0)
         self.reworded_set = reworded.select(range(args.reworded_n))
-        self.reworded_more_set = reworded.select(range(args.reworded_n, len(reworded)))
+        # (datasets refuses an empty contiguous range, so no second draw is a None, not an empty set)
+        more = range(args.reworded_n, len(reworded))
+        self.reworded_more_set = reworded.select(more) if more else None
         self.data = {"data": "synthetic 1-2 steps, seed 0", "R": args.num_rationales, "A": args.num_answers}
 
     def settings(self, *names: str, **extra) -> dict:
