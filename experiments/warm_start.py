@@ -117,9 +117,9 @@ class Experiment:
 
     # -------------------------------------------------------------- models
 
-    def start_dir(self, seed: int, name: str = "") -> Path:
-        """The merged warm start a row trains from: SFT(R)'s selected checkpoint, or its last one for ``*_last_s*``."""
-        return self.out / f"sft_r_s{seed}" / ("start_last" if starts_from_last(name) else "start")
+    def start_dir(self, seed: int, from_last: bool = False) -> Path:
+        """The merged warm start a row trains from: SFT(R)'s selected checkpoint, or its last one."""
+        return self.out / f"sft_r_s{seed}" / ("start_last" if from_last else "start")
 
     def load(self, name: str, seed: int = 0):
         """``(model, tokenizer)`` of a row's selected checkpoint (merged), or of the base model."""
@@ -133,7 +133,7 @@ class Experiment:
     def _load_checkpoint(self, name: str, seed: int, checkpoint: Path | str):
         """Rows trained from the warm start (LaTRO, RFT) put their adapter on it; the SFT rows on the base."""
         if name.startswith(("latro", "rft")):
-            return _load_folder(self.start_dir(seed, name), adapter=checkpoint)
+            return _load_folder(self.start_dir(seed, starts_from_last(name)), adapter=checkpoint)
         return _load_base_with(checkpoint)
 
     # -------------------------------------------------------------- training
@@ -164,7 +164,7 @@ class Experiment:
         from latro_trl.warm_start import lora_latro
 
         args = self.args
-        model, tokenizer = _load_folder(self.start_dir(seed, out_dir.name))
+        model, tokenizer = _load_folder(self.start_dir(seed, starts_from_last(out_dir.name)))
         steps = len(self.answer_set) // args.questions_per_step
         started = time.time()
         trainer = lora_latro(
@@ -347,9 +347,9 @@ def _save_last_start(exp: Experiment, name: str, seed: int) -> dict:
     """SFT(R)'s last checkpoint, saved merged: the start of ``--latro_start last`` rows."""
     from latro_trl.models import save_merged
 
-    last = max(_checkpoints(exp.out / name), key=lambda c: int(c.name.split("-")[1]))
+    last = _checkpoints(exp.out / name)[-1]  # sorted by step
     model, tokenizer = _load_base_with(last)
-    save_merged(model, tokenizer, exp.start_dir(seed, f"latro_last_s{seed}"))
+    save_merged(model, tokenizer, exp.start_dir(seed, from_last=True))
     return {"start": str(last)}
 
 

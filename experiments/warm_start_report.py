@@ -180,8 +180,21 @@ def _selected_last_checkpoint(out: Path, name: str) -> bool:
     pick = _load(out / f"{name}_select.json")
     if not pick or not pick.get("validation_accuracy"):
         return False
-    step = lambda checkpoint: int(Path(checkpoint).name.split("-")[1])  # noqa: E731
-    return step(pick["best"]) == max(step(c) for c in pick["validation_accuracy"])
+    return _step(pick["best"]) == _step(_last_checkpoint(pick["validation_accuracy"]))
+
+
+def _from_last(name: str) -> bool:
+    """Whether a row (``latro_<reward>_last_s<seed>``) trained from SFT(R)'s last checkpoint."""
+    return name.rsplit("_s", 1)[0].endswith("_last")
+
+
+def _step(checkpoint: str) -> int:
+    """The training step of a ``.../checkpoint-<step>`` path."""
+    return int(Path(checkpoint).name.split("-")[1])
+
+
+def _last_checkpoint(validation_accuracy: dict[str, float]) -> str:
+    return max(validation_accuracy, key=_step)
 
 
 def plot(out: Path, rows: list[tuple[str, str]], path: Path) -> bool:
@@ -200,14 +213,13 @@ def plot(out: Path, rows: list[tuple[str, str]], path: Path) -> bool:
         history = _load(out / f"{name}_train.json")["log_history"]
         steps = [entry for entry in history if "reward" in entry]
         x = [entry["step"] for entry in steps]
-        short = label.split("LaTRO, ")[1] + (", from the last SFT(R) checkpoint" if "'s last" in label else "")
+        short = label.split("LaTRO, ")[1] + (", from the last SFT(R) checkpoint" if _from_last(name) else "")
         for ax, key in ((axes[0], "reward"), (axes[1], "answer_logp"), (axes[2], "rationale/mean_length")):
             ax.plot(x, _smooth([entry[key] for entry in steps]), label=short)
         pick = _load(out / f"{name}_select.json")
         start = _load(out / f"sft_r_s{name.rsplit('_s', 1)[1]}_select.json")["validation_accuracy"]
-        last = max(start, key=lambda c: int(Path(c).name.split("-")[1]))
-        curve = [(0, start[last] if name.rsplit("_s", 1)[0].endswith("_last") else max(start.values()))]
-        curve += sorted((int(Path(c).name.split("-")[1]), a) for c, a in pick["validation_accuracy"].items())
+        curve = [(0, start[_last_checkpoint(start)] if _from_last(name) else max(start.values()))]
+        curve += sorted((_step(c), a) for c, a in pick["validation_accuracy"].items())
         axes[3].plot([s for s, _ in curve], [100 * a for _, a in curve], marker="o", label=short)
     titles = (
         "reward (mean of 5 steps)",

@@ -274,8 +274,8 @@ def test_warm_start_draws_the_next_reworded_problems_and_names_the_last_checkpoi
     )
     without = script.Experiment(script.parse_args(["--out", str(tmp_path), *sizes, "--reworded_n", "5"]))
     assert without.reworded_set["question"] == exp.reworded_set["question"] and without.reworded_more_set is None
-    assert exp.start_dir(1) == exp.start_dir(1, "latro_log_likelihood_s1") == tmp_path / "sft_r_s1" / "start"
-    assert exp.start_dir(1, "latro_log_likelihood_last_s1") == tmp_path / "sft_r_s1" / "start_last"
+    assert exp.start_dir(1) == tmp_path / "sft_r_s1" / "start"
+    assert exp.start_dir(1, from_last=True) == tmp_path / "sft_r_s1" / "start_last"
     assert not script.starts_from_last("latro_last_seed_s0") and script.starts_from_last("latro_probability_last_s12")
 
 
