@@ -120,7 +120,10 @@ class Stages:
             # or shares the cores with other work.
             result["cpu_seconds"] = round(time.process_time() - cpu_started, 1)
             result["settings"] = settings
-            path.write_text(json.dumps(result, indent=1))
+            # Written whole or not at all: a run killed while writing must not leave a stage that looks finished.
+            partial = path.with_suffix(".json.partial")
+            partial.write_text(json.dumps(result, indent=1))
+            partial.replace(path)
         if name == self.until:
             raise StopAfter(name)
         return result

@@ -94,10 +94,15 @@ class Experiment:
     """The data, the stage runner and the model loaders of one comparison."""
 
     def __init__(self, args: argparse.Namespace):
-        from latro_trl.data import load_reworded, load_synthetic
-
         self.args, self.out = args, Path(args.out)
         self.stage = Stages(self.out, until=args.until)
+        self.load_data()
+
+    def load_data(self) -> None:
+        """The splits of issue #14's runs (seed 0, 1-2 steps; the test split and the reworded draw as scored then)."""
+        from latro_trl.data import load_reworded, load_synthetic
+
+        args = self.args
         knobs = dict(seed=0, min_steps=1, max_steps=2)
         train = load_synthetic("train", n=args.num_rationales + args.num_answers, **knobs)
         self.rationale_set = train.select(range(args.num_rationales))
@@ -138,20 +143,31 @@ class Experiment:
 
     # -------------------------------------------------------------- training
 
-    def train_sft(self, dataset, out_dir: Path, seed: int, start: Path | None = None) -> dict:
+    def train_sft(
+        self,
+        dataset,
+        out_dir: Path,
+        seed: int,
+        start: Path | None = None,
+        learning_rate: float | None = None,
+        questions_per_step: int | None = None,
+    ) -> dict:
+        """One epoch of LoRA SFT on ``dataset`` from the base model or a merged ``start`` (default learning rate and
+        batch: ``--lr_sft``, ``--questions_per_step``)."""
         from latro_trl.models import load_model_and_tokenizer
         from latro_trl.warm_start import supervised_warm_start
 
         model, tokenizer = load_model_and_tokenizer() if start is None else _load_folder(start)
-        steps = max(1, len(dataset) // self.args.questions_per_step)
+        per_step = questions_per_step or self.args.questions_per_step
+        steps = max(1, len(dataset) // per_step)
         started = time.time()
         trainer = supervised_warm_start(
             model,
             tokenizer,
             dataset,
             out_dir,
-            learning_rate=self.args.lr_sft,
-            questions_per_step=self.args.questions_per_step,
+            learning_rate=self.args.lr_sft if learning_rate is None else learning_rate,
+            questions_per_step=per_step,
             lora_r=self.args.lora_r,
             seed=seed,
             save_steps=max(1, steps // self.args.num_checkpoints),

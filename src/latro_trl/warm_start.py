@@ -98,6 +98,7 @@ def lora_latro(
     save_steps: int | None = None,
     resume: bool = False,
     progress_metrics: dict[str, str] | None = None,
+    trainer_class: type | None = None,
     **config: Any,
 ):
     """Train LaTRO with a fresh LoRA adapter (:func:`attention_lora`) on ``model``; returns the trainer.
@@ -117,6 +118,8 @@ def lora_latro(
         save_steps: write a checkpoint every N steps; ``None``: none.
         resume: continue from the last checkpoint in ``output_dir``.
         progress_metrics: one compact progress bar with these log keys (key -> label).
+        trainer_class: a subclass of :class:`~latro_trl.LaTROTrainer` to train with instead (an experiment's variant
+            of the estimator, e.g. one that zeroes the advantages); ``None``: LaTROTrainer.
         **config: any other `LaTROConfig` field (``reward_type``, ``answer_loss_coef``, ``shuffle_dataset``, ...).
     """
     from . import LaTROConfig, LaTROTrainer
@@ -129,7 +132,7 @@ def lora_latro(
         beta=beta,
         **config,
     )
-    trainer = LaTROTrainer(
+    trainer = (trainer_class or LaTROTrainer)(
         model=model,
         args=args,
         train_dataset=dataset.select_columns(["prompt", "answer"]),

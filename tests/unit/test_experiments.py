@@ -293,3 +293,188 @@ def test_warm_start_report_tests_rft_against_its_warm_start_and_latro_against_rf
         "| rft_s0 | sft_r_s0 | test | 1 | 0 | 1 |",
         "| rft_s0 | sft_r_s0 | reworded | 1 | 0 | 1 |",
     ]
+
+
+# ---------------------------------------------------------------- issue #27: clean splits, arms, seed-level tests
+
+
+@pytest.fixture(scope="module")
+def controls():
+    import sys
+
+    sys.path.insert(0, str(EXPERIMENTS))  # controls.py imports its siblings, as when it runs as a script
+    try:
+        yield _load(EXPERIMENTS / "controls.py")
+    finally:
+        sys.path.remove(str(EXPERIMENTS))
+
+
+def test_the_plans_splits_are_clean_and_the_old_test_split_was_not(controls):
+    from latro_trl.data.synthetic import signatures
+
+    problems = controls.clean_problems(64, 192, 100, 500, 500)
+    assert {split: len(rows) for split, rows in problems.items()} == {
+        "R": 64,
+        "A": 192,
+        "validation": 100,
+        "test": 500,
+        "reworded": 500,
+        "old_neardup": 109,  # the old test split's near-duplicates of training problems (its first 500)
+    }
+    seen = signatures(problems["R"] + problems["A"] + problems["validation"])
+    assert not signatures(problems["test"]) & seen and not signatures(problems["reworded"]) & seen
+    assert not signatures(problems["validation"]) & signatures(problems["R"] + problems["A"])
+    assert signatures(problems["old_neardup"]) <= signatures(problems["R"] + problems["A"])
+    scored = controls.old_scored_questions()
+    assert not {p["question"] for p in problems["test"] + problems["reworded"]} & scored
+    controls.check_clean(problems)
+    # The check fails on the old split and on the earlier reworded draw.
+    with pytest.raises(ValueError, match="test: 109 problems share their arithmetic"):
+        controls.check_clean({**problems, "test": problems["old_neardup"]})
+    from latro_trl.data.reworded import make_reworded_problems
+
+    with pytest.raises(ValueError, match="reworded: .* were scored before"):
+        controls.check_clean({**problems, "reworded": make_reworded_problems(10, seed=0)})
+
+
+def test_answer_term_only_trains_the_answer_term_alone(controls, tokenizer, conversational_dataset, tmp_path):
+    from latro_trl.testing import make_tiny_model
+    from latro_trl.warm_start import lora_latro
+
+    def one_step(trainer_class, out):
+        trainer = lora_latro(
+            make_tiny_model(tokenizer),  # the same start for both
+            tokenizer,
+            conversational_dataset,
+            tmp_path / out,
+            max_steps=1,
+            num_generations=4,
+            max_completion_length=8,
+            learning_rate=1e-3,
+            lora_r=4,
+            answer_loss_coef=1.0,
+            unfinished_penalty_factor=None,  # the tiny model never finishes: keep the rewards apart
+            trainer_class=trainer_class,
+        )
+        assert type(trainer) is (trainer_class or type(trainer))
+        return trainer.state.log_history[0]
+
+    latro = one_step(None, "latro")
+    answer_only = one_step(controls.answer_term_only_trainer(), "answer_only")
+    assert latro["loss/policy"] != 0.0  # LaTRO's rationale term (the check can fail)
+    assert answer_only["loss/policy"] == 0.0 and answer_only["loss/answer"] != 0.0
+    assert answer_only["reward"] == latro["reward"]  # the same first rationales, scored the same way
+
+
+def test_row_names_and_the_phase0_choice(controls, tmp_path):
+    assert controls.row_name("latro", 3) == "latro_s3"
+    assert controls.row_name("sft_more", 0, 1e-4) == "sft_more_lr1e-04_s0"
+    for lr, best in ((3e-4, 0.5), (1e-4, 0.6), (3e-5, 0.6)):
+        pick = {"validation_accuracy": {"a/checkpoint-24": best - 0.1, "a/checkpoint-48": best}}
+        (tmp_path / f"{controls.row_name('rft', 0, lr)}_select.json").write_text(json.dumps(pick))
+    choice = controls.pick_learning_rate(tmp_path, "rft", 0, [3e-4, 1e-4, 3e-5])
+    assert choice == {"validation_best": {"3e-04": 0.5, "1e-04": 0.6, "3e-05": 0.6}, "chosen_lr": 3e-5}  # tie: smaller
+
+
+def test_every_arm_trains_selects_evaluates_and_a_rerun_resumes(controls, tokenizer, tmp_path, monkeypatch):
+    """The whole schedule for one seed on a tiny random model standing in for the embedded one."""
+    import latro_trl.models as models
+    from latro_trl.testing import make_tiny_model
+
+    real_load = models.load_model_and_tokenizer
+    calls = []
+
+    def tiny_load(name_or_path=models.EMBEDDED_MODEL_NAME, adapter=None, **kwargs):
+        calls.append((str(name_or_path), str(adapter)))
+        if str(name_or_path) != models.EMBEDDED_MODEL_NAME:
+            return real_load(name_or_path, adapter=adapter, dtype="float32")
+        model = make_tiny_model(tokenizer)
+        if adapter is not None:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+        return model, tokenizer
+
+    monkeypatch.setattr(models, "load_model_and_tokenizer", tiny_load)
+
+    def fake_samples(self, seed):  # a tiny random model reaches no gold answer: three kept replies instead
+        folder = self.out / f"rft_s{seed}_samples"
+        folder.mkdir(parents=True, exist_ok=True)
+        kept = [{"question_index": i, "reply": f"{i} + 1 = {i + 1}. The answer is {i + 1}."} for i in range(3)]
+        (folder / "kept.json").write_text(json.dumps(kept))
+        return {"kept": 3}
+
+    monkeypatch.setattr(controls.Controls, "rft_data", fake_samples)
+    sizes = ["--num_rationales", "4", "--num_answers", "8", "--val_n", "3", "--test_n", "3", "--reworded_n", "3"]
+    small = [
+        "--num_checkpoints",
+        "2",
+        "--max_completion_length",
+        "6",
+        "--max_new_tokens",
+        "4",
+        "--lr_grid",
+        "1e-3",
+        "1e-4",
+    ]
+    argv = [
+        "--out",
+        str(tmp_path),
+        "--seeds",
+        "0",
+        "--arms",
+        "latro",
+        "answer_only",
+        "sft_more",
+        "latro_lambda0",
+        "rft",
+    ]
+    assert controls.main([*argv, *sizes, *small]) == 0
+
+    chosen = {
+        arm: json.loads((tmp_path / f"phase0_{arm}_lr.json").read_text())["chosen_lr"] for arm in ("sft_more", "rft")
+    }
+    rows = ["sft_r_s0", "latro_s0", "answer_only_s0", "latro_lambda0_s0"]
+    rows += [controls.row_name(arm, 0, lr) for arm, lr in chosen.items()]
+    data = json.loads((tmp_path / "data.json").read_text())
+    assert len(data["test"]) == 3 and data["test"][0]["signature"][1] and data["old_neardup"]
+    for row in rows:
+        result = json.loads((tmp_path / f"{row}_eval.json").read_text())
+        scored = [result[split]["greedy"]["n"] for split in ("test", "reworded", "old_neardup")]
+        assert scored == [3, 3, len(data["old_neardup"])]
+        assert (tmp_path / f"{row}_test" / "predictions.jsonl").is_file()
+        assert result["cpu_seconds"] > 0
+    for row in rows[1:]:
+        trained = json.loads((tmp_path / f"{row}_train.json").read_text())
+        assert trained["optimizer_steps"] == 4  # every arm: A / 2 optimizer steps
+    unchosen = [controls.row_name(arm, 0, other) for arm, lr in chosen.items() for other in (1e-3, 1e-4) if other != lr]
+    assert all((tmp_path / f"{row}_select.json").is_file() for row in unchosen)  # phase 0: validation only
+    assert not any((tmp_path / f"{row}_eval.json").is_file() for row in unchosen)
+    assert (tmp_path / "code_commit.txt").read_text().strip()
+
+    calls.clear()
+    assert controls.main([*argv, *sizes, *small]) == 0  # every stage found on disk: nothing loads a model
+    assert calls == []
+    (tmp_path / "code_commit.txt").write_text("another\n")
+    with pytest.raises(SystemExit, match="made by code at another"):
+        controls.main([*argv, *sizes, *small])
+
+
+def test_seed_level_statistics():
+    import sys
+
+    sys.path.insert(0, str(EXPERIMENTS))
+    try:
+        stats = _load(EXPERIMENTS / "seed_stats.py")
+    finally:
+        sys.path.remove(str(EXPERIMENTS))
+    assert stats.t_sf(2.262, 9) == pytest.approx(0.025, abs=2e-4)  # tables: t(0.975, 9) = 2.262
+    assert stats.t_sf(-1.833, 9) == pytest.approx(0.95, abs=2e-4)
+    assert stats.t_quantile(0.95, 2) == pytest.approx(2.920, abs=1e-3)
+    # Issue #27's seed-level reading of issue #14: gains 7.6, 1.0, 11.2 give t = 2.2, two-sided p about 0.16.
+    result = stats.paired_t([7.6, 1.0, 11.2])
+    assert result["t"] == pytest.approx(2.21, abs=0.01) and 2 * result["p_one_sided"] == pytest.approx(0.158, abs=0.002)
+    assert stats.paired_t([-d for d in (7.6, 1.0, 11.2)], margin=-5)["p_one_sided"] > 0.5
+    assert stats.wilcoxon_signed_rank([1, 2, 3, 4, 5])["p_one_sided"] == 1 / 32
+    assert stats.wilcoxon_signed_rank([1, -2, 3, 4, 0])["p_one_sided"] == pytest.approx(3 / 16)  # W+ = 8 of 10
+    assert stats.holm({"a": 0.01, "b": 0.04, "c": 0.03}) == pytest.approx({"a": 0.03, "b": 0.06, "c": 0.06})

@@ -10,13 +10,19 @@ or multiply (``*``, "doubles") them. For example::
 Splits are decided by a hash of the question text (80% train, 10% validation, 10% test), so they never share a
 question, whatever the seeds or knobs; within a split, problems are distinct. The rows have GSM8K's columns
 (``prompt``, ``answer``, ``question``, ``rationale``, ``completion``) plus ``num_steps``.
+
+Distinct text is not distinct arithmetic: "Mia has 7 apples ... buys 5" and "Tom has 7 shells ... finds 5" differ
+only in names and items, and the hash puts them in different splits. :func:`arithmetic_signature` is what the
+answer depends on (the start value and each operation with its operand), read from the generator's structured
+problem; ``exclude_signatures`` keeps a draw clear of another draw's arithmetic (a clean test split: see
+:func:`signatures`), ``exclude_questions`` clear of given question texts (problems scored before).
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from datasets import Dataset
@@ -39,6 +45,27 @@ _SUB = (
     ("sells {x} {items}", "sells {x}"),
 )
 _TIMES = {2: "doubles", 3: "triples"}
+
+# What an answer depends on: the start value and the operations in order, each with its operand ("*": the factor).
+Signature = tuple[int, tuple[tuple[str, int], ...]]
+
+
+def arithmetic_signature(problem: Mapping[str, Any]) -> Signature:
+    """The arithmetic of a generated problem (``start`` and ``ops``, as :func:`make_arithmetic_problems` and
+    :func:`latro_trl.data.reworded.make_reworded_problems` record them): two problems with the same signature ask the
+    same computation in other words, whatever the names, items or scene.
+
+    Example:
+        >>> problem = make_arithmetic_problems(1, seed=0, min_steps=1, max_steps=1)[0]
+        >>> arithmetic_signature(problem) == (problem["start"], tuple(tuple(op) for op in problem["ops"]))
+        True
+    """
+    return int(problem["start"]), tuple((str(op), int(operand)) for op, operand in problem["ops"])
+
+
+def signatures(problems: Iterable[Mapping[str, Any]]) -> set[Signature]:
+    """The set of :func:`arithmetic_signature` of ``problems``."""
+    return {arithmetic_signature(problem) for problem in problems}
 
 
 def _noun(x: int, item: str) -> str:
@@ -66,8 +93,9 @@ def _step(
     max_value: int,
     max_factor: int,
     max_result: int,
-) -> tuple[int, str, str] | None:
-    """One operation on ``value``: (new value, question sentence, rationale sentence), or None if none fits."""
+) -> tuple[int, str, str, tuple[str, int]] | None:
+    """One operation on ``value``: (new value, question sentence, rationale sentence, (operation, operand)), or None
+    if none fits."""
     valid = [
         op
         for op in operations
@@ -85,6 +113,7 @@ def _step(
             value * k,
             f"the number of {item} {name} has {verb}",
             f"the number {verb}, so {value} * {k} = {value * k}",
+            ("*", k),
         )
     if op == "+":
         x = rng.randint(1, min(max_value, max_result - value))
@@ -99,6 +128,7 @@ def _step(
         result,
         f"{name} {question.format(x=x, items=_noun(x, item))}",
         f"{name} {rationale.format(x=x)}, so {value} {sign} {x} = {result}",
+        (op, x),
     )
 
 
@@ -106,14 +136,16 @@ def _problem(
     rng: random.Random, num_steps: int, operations: Sequence[str], max_value: int, max_factor: int, max_result: int
 ) -> dict[str, Any]:
     name, item = rng.choice(NAMES), rng.choice(ITEMS)
-    value = rng.randint(1, max_value)
+    value = start = rng.randint(1, max_value)
     amount = f"{value} {_noun(value, item)}"
     questions, rationales = [f"{name} has {amount}."], [f"{name} starts with {amount}."]
+    ops: list[tuple[str, int]] = []
     for index in range(num_steps):
         step = _step(rng, value, name, item, operations, max_value, max_factor, max_result)
         if step is None:
             break
-        value, question, rationale = step
+        value, question, rationale, op = step
+        ops.append(op)
         prefix = "Then " if index > 0 else ""
         questions.append(f"{prefix}{question[0].upper() if not prefix else question[0]}{question[1:]}.")
         rationales.append(f"{rationale[0].upper()}{rationale[1:]}.")
@@ -123,6 +155,8 @@ def _problem(
         "rationale": " ".join(rationales),
         "answer": str(value),
         "num_steps": len(questions) - 2,
+        "start": start,
+        "ops": ops,
     }
 
 
@@ -162,6 +196,8 @@ def make_arithmetic_problems(
     max_result: int | None = None,
     operations: Sequence[str] = OPERATIONS,
     split: str | None = None,
+    exclude_signatures: Collection[Signature] = frozenset(),
+    exclude_questions: Collection[str] = frozenset(),
 ) -> list[dict[str, Any]]:
     """Generate ``n`` distinct arithmetic word problems, deterministically for a seed.
 
@@ -177,10 +213,15 @@ def make_arithmetic_problems(
         operations: which of ``"+"``, ``"-"``, ``"*"`` may appear.
         split: keep only problems whose question hashes into this split (``"train"``, ``"validation"``,
             ``"test"``; see :func:`split_of`); ``None`` keeps all.
+        exclude_signatures: skip every problem whose :func:`arithmetic_signature` is in here (e.g. the training and
+            validation problems' :func:`signatures`, for a test split with no near-duplicate of them).
+        exclude_questions: skip every problem with one of these question texts (e.g. problems scored before).
+            Exclusions only skip draws: with both empty, the problems are those of earlier versions.
 
     Returns:
-        Dicts with ``question``, ``rationale`` (ends with the last equation), ``answer`` (a string) and
-        ``num_steps``.
+        Dicts with ``question``, ``rationale`` (ends with the last equation), ``answer`` (a string),
+        ``num_steps``, ``start`` (the first amount) and ``ops`` (``[(operation, operand), ...]``; ``"*"``'s operand
+        is the factor).
 
     Raises:
         ValueError: on inconsistent knobs, or when the knobs allow fewer than ``n`` distinct problems in the split
@@ -209,6 +250,8 @@ def make_arithmetic_problems(
             continue  # too few steps happens only when the allowed operations run out (e.g. "-" alone reaching 1)
         if split is not None and split_of(problem["question"]) != split:
             continue
+        if problem["question"] in exclude_questions or arithmetic_signature(problem) in exclude_signatures:
+            continue
         seen.add(problem["question"])
         problems.append(problem)
         misses = 0
@@ -226,6 +269,8 @@ def load_synthetic(
     max_factor: int = 3,
     max_result: int | None = None,
     operations: Sequence[str] = OPERATIONS,
+    exclude_signatures: Collection[Signature] = frozenset(),
+    exclude_questions: Collection[str] = frozenset(),
 ) -> Dataset:
     """A split of synthetic arithmetic problems with GSM8K's columns (plus ``num_steps``).
 
@@ -234,7 +279,8 @@ def load_synthetic(
         n: how many problems.
         seed: the random seed.
         trigger: appended to each question; ``None`` for none.
-        min_steps, max_steps, max_value, max_factor, max_result, operations: see :func:`make_arithmetic_problems`.
+        min_steps, max_steps, max_value, max_factor, max_result, operations, exclude_signatures, exclude_questions:
+            see :func:`make_arithmetic_problems`.
 
     Returns:
         A :class:`datasets.Dataset` with ``prompt``, ``answer``, ``question``, ``rationale``, ``completion`` and
@@ -248,7 +294,17 @@ def load_synthetic(
     if split not in SPLIT_FRACTIONS:
         raise ValueError(f"split must be one of {list(SPLIT_FRACTIONS)}, got {split!r}")
     problems = make_arithmetic_problems(
-        n, seed, min_steps, max_steps, max_value, max_factor, max_result, operations, split
+        n,
+        seed,
+        min_steps,
+        max_steps,
+        max_value,
+        max_factor,
+        max_result,
+        operations,
+        split,
+        exclude_signatures,
+        exclude_questions,
     )
     return problems_to_dataset(problems, trigger)
 

@@ -49,3 +49,37 @@ def test_dataset_columns_match_the_training_generator():
 def test_bad_knobs():
     with pytest.raises(ValueError, match="min_steps"):
         make_reworded_problems(4, min_steps=2, max_steps=3)
+
+
+def test_earlier_draw_is_unchanged():
+    import hashlib
+    import json
+
+    rows = [[p["question"], p["rationale"], p["answer"], p["num_steps"]] for p in make_reworded_problems(1080, seed=0)]
+    # Taken before signatures and exclusions were added: issue #14's runs scored exactly these 1080 problems.
+    assert hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16] == "969cc242b20f68ac"
+
+
+def test_the_signature_is_the_arithmetic_the_rationale_does():
+    from latro_trl.data.synthetic import arithmetic_signature
+
+    for problem in PROBLEMS:
+        start, ops = arithmetic_signature(problem)
+        equations = re.findall(r"(\d+) ([-+*]) (\d+) = (\d+)", problem["rationale"])
+        assert int(equations[0][0]) == start, problem
+        assert [(op, int(right)) for _, op, right, _ in equations] == list(ops), problem
+    assert {p["scene"] for p in PROBLEMS} == {scene.__name__.lstrip("_") for scene in SCENES}
+
+
+def test_exclusions_keep_the_draw_clear_of_training_arithmetic_and_earlier_questions():
+    from latro_trl.data.synthetic import make_arithmetic_problems, signatures
+
+    train = make_arithmetic_problems(256, seed=0, min_steps=1, max_steps=2, split="train")
+    assert signatures(PROBLEMS) & signatures(train)  # same computations in other words exist (the check can fail)
+    earlier = {p["question"] for p in PROBLEMS}
+    clean = make_reworded_problems(300, seed=1, exclude_signatures=signatures(train), exclude_questions=earlier)
+    assert len(clean) == 300
+    assert not signatures(clean) & signatures(train)
+    assert not {p["question"] for p in clean} & earlier
+    dataset = load_reworded(n=10, seed=1, exclude_signatures=signatures(train), exclude_questions=earlier)
+    assert dataset["question"] == [p["question"] for p in clean[:10]]
