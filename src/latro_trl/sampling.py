@@ -13,6 +13,13 @@ or at ``max_new_tokens``.
 
 Rows with the same prompt (TRL repeats each prompt K times) share one prefill: the prompt's forward pass runs once
 and its KV cache and next-token logits are copied to its K rows, which then draw their own noise.
+
+Which models: rows are copied and dropped with the cache's ``reorder_cache`` (the beam-search API, which every layer
+type implements on the batch dimension: attention keys/values, sliding windows, and the convolution and recurrent
+states of linear-attention / state-space layers). :func:`supports_pruned_sampling` admits a model only when its
+default cache is a plain ``DynamicCache`` made of layer types whose whole per-row state is reordered that way; for any
+other model (its own cache class, an encoder-decoder) the trainer samples with ``generate`` instead: exact as well,
+only without the savings.
 """
 
 from __future__ import annotations
@@ -56,12 +63,10 @@ def sample_pruned(
     Returns:
         B completions (token ids), in the order of the prompts.
     """
-    from transformers import DynamicCache
-
     device = input_ids.device
     batch = input_ids.size(0)
     end_ids = torch.tensor(sorted(set(end_token_ids)), device=device)
-    cache = DynamicCache(config=getattr(model, "config", None))
+    cache = _default_cache(model)
     with_cache = {cache_keyword(model): cache, "use_cache": True}
     positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
     # TRL repeats each prompt K times; its prefill is computed once and copied to its K rows (cache and logits).
@@ -74,7 +79,7 @@ def sample_pruned(
         **with_cache,
     ).logits[copy_of, -1, :]
     if first_rows.numel() < batch:
-        cache.batch_select_indices(copy_of)
+        cache.reorder_cache(copy_of)
     rows = torch.arange(batch, device=device)  # the original row of each row of the batch tensors
     writing = torch.ones(batch, dtype=torch.bool, device=device)  # rows of the batch tensors not finished yet
     next_position = positions[:, -1] + 1
@@ -94,7 +99,7 @@ def sample_pruned(
             break
         if prune and finished.any():  # drop the finished rows everywhere, KV cache included
             keep = writing.nonzero().squeeze(1)
-            cache.batch_select_indices(keep)
+            cache.reorder_cache(keep)
             rows, tokens, mask, writing = rows[keep], tokens[keep], mask[keep], writing[keep]
             next_position, sequences = next_position[keep], sequences[keep]
         mask = torch.cat([mask, mask.new_ones(mask.size(0), 1)], dim=1)
@@ -115,6 +120,49 @@ def distinct_rows(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     rank = torch.empty_like(first)
     rank[inverse[first]] = torch.arange(first.numel(), device=rows.device)
     return first, rank[inverse]
+
+
+# Cache layer types whose whole per-row state lives on the batch dimension of what ``reorder_cache`` index-selects
+# (looked up by name: older transformers releases lack the linear-attention ones).
+_REORDERABLE_LAYERS = (
+    "DynamicLayer",
+    "DynamicSlidingWindowLayer",
+    "LinearAttentionLayer",
+    "LinearAttentionAndFullAttentionLayer",
+    "LinearAttentionAndSlidingWindowAttentionLayer",
+    "DummyLayer",  # holds nothing (MLP-only layers, shared-cache consumers)
+)
+
+
+def supports_pruned_sampling(model: torch.nn.Module) -> tuple[bool, str]:
+    """Whether :func:`sample_pruned` can sample from ``model`` exactly, and if not, why.
+
+    It needs the model's default cache to be a plain ``DynamicCache`` (not a model-specific cache class) whose layers
+    are all of the types in ``_REORDERABLE_LAYERS``, so that dropping or copying rows reorders every piece of state.
+    """
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    config = getattr(base, "config", None)
+    if config is None or getattr(config, "is_encoder_decoder", False):
+        return False, f"{type(base).__name__} is not a decoder-only transformers model"
+    supports_dynamic = getattr(type(base), "_supports_default_dynamic_cache", None)
+    if supports_dynamic is None or not supports_dynamic():
+        return False, f"{type(base).__name__} keeps its own cache class, which cannot drop rows"
+    try:
+        cache = _default_cache(base)
+    except Exception as error:  # a config the generic cache cannot read: let `generate` build the right one
+        return False, f"no DynamicCache for {type(base).__name__} ({error})"
+    unknown = sorted({type(layer).__name__ for layer in cache.layers} - set(_REORDERABLE_LAYERS))
+    if unknown:
+        return False, f"{type(base).__name__}'s cache has layers that cannot drop rows: {', '.join(unknown)}"
+    return True, ""
+
+
+def _default_cache(model: torch.nn.Module):
+    """The cache ``generate`` would build for this model by default."""
+    from transformers import DynamicCache
+
+    config = getattr(model, "config", None)
+    return DynamicCache(config=config.get_text_config(decoder=True) if config is not None else None)
 
 
 def cache_keyword(model: torch.nn.Module) -> str:

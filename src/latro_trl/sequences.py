@@ -132,15 +132,29 @@ def assemble_scoring_batch(
 
 
 def length_groups(
-    prompt_lengths: Sequence[int], completion_lengths: Sequence[int], max_groups: int, slack: float = 0.05
+    prompt_lengths: Sequence[int],
+    completion_lengths: Sequence[int],
+    max_groups: int,
+    slack: float = 0.05,
+    *,
+    max_rows: int | None = None,
+    num_groups: int | None = None,
 ) -> list[list[int]]:
     """Rows split into groups of similar length, for one forward pass per group trimmed to the group's own longest
     prompt and completion instead of the whole batch's.
 
     A padded forward costs rows x (longest prompt + longest completion) positions. Rows are sorted by completion
-    length (the part sampling makes vary) and cut into contiguous runs; dynamic programming finds, for every number
-    of groups up to ``max_groups``, the cut with the fewest padded positions. The fewest groups whose cost is within
-    ``slack`` of the best are returned: each group is one more forward call, worth making only if it saves compute.
+    length (the part sampling makes vary) and cut into contiguous runs of at most ``max_rows`` rows (the memory
+    chunk); dynamic programming finds, for every number of groups, the cut with the fewest padded positions. The
+    fewest groups whose cost is within ``slack`` of the best are returned: each group is one more forward call, worth
+    making only if it saves compute. ``num_groups`` asks for exactly that many groups instead: processes that must
+    make the same number of forward calls (each call is a collective under DDP, ZeRO-3 and FSDP) choose their own
+    counts, agree on the largest, and then each cuts its rows into that many groups.
+
+    Args:
+        max_groups: groups per memory chunk at most: up to ``max_groups * ceil(rows / max_rows)`` groups in all.
+        max_rows: rows per group at most (``None``: no limit).
+        num_groups: the exact number of groups, between ``ceil(rows / max_rows)`` and the number of rows.
 
     Returns:
         Row indices per group; together they hold every row exactly once.
@@ -149,31 +163,46 @@ def length_groups(
         raise ValueError("prompt_lengths and completion_lengths must have one entry per row.")
     if max_groups < 1:
         raise ValueError(f"max_groups must be at least 1, got {max_groups}.")
-    order = sorted(range(len(completion_lengths)), key=lambda row: completion_lengths[row])
-    n = len(order)
+    n = len(completion_lengths)
     if n == 0:
         return []
+    cap = n if max_rows is None else max(1, min(max_rows, n))
+    fewest = -(-n // cap)  # ceil: the memory chunks alone
+    most = min(n, max_groups * fewest) if num_groups is None else num_groups
+    if not fewest <= most <= n:
+        raise ValueError(f"num_groups={num_groups}: {n} rows of at most {cap} per group make {fewest} to {n} groups.")
+    order = sorted(range(n), key=lambda row: completion_lengths[row])
+    best, cut = _fewest_positions(
+        [prompt_lengths[row] for row in order], [completion_lengths[row] for row in order], most, cap
+    )
+    if num_groups is None:
+        lowest = min(best[g][n] for g in range(fewest, most + 1))
+        num_groups = next(g for g in range(fewest, most + 1) if best[g][n] <= lowest * (1 + slack))
 
-    # best[g][end]: fewest positions covering order[:end] with g groups; cut[g][end]: where the last group starts.
-    groups = min(max_groups, n)
+    bounds, end = [], n
+    for g in range(num_groups, 0, -1):
+        bounds.append((cut[g][end], end))
+        end = cut[g][end]
+    return [order[start:end] for start, end in reversed(bounds)]
+
+
+def _fewest_positions(
+    prompt_lengths: Sequence[int], completion_lengths: Sequence[int], groups: int, cap: int
+) -> tuple[list[list[float]], list[list[int]]]:
+    """Dynamic programme over rows sorted by completion length. ``best[g][end]``: fewest positions covering the first
+    ``end`` rows with ``g`` runs of at most ``cap`` rows each; ``cut[g][end]``: where the last of those runs starts."""
+    n = len(completion_lengths)
     best = [[float("inf")] * (n + 1) for _ in range(groups + 1)]
     cut = [[0] * (n + 1) for _ in range(groups + 1)]
     best[0][0] = 0
     for end in range(1, n + 1):
-        widest_completion = completion_lengths[order[end - 1]]  # sorted: the last row of a run is its longest
+        widest_completion = completion_lengths[end - 1]  # sorted: the last row of a run is its longest
         widest_prompt = 0
-        for start in range(end - 1, -1, -1):  # the last group is order[start:end]
-            widest_prompt = max(widest_prompt, prompt_lengths[order[start]])
+        for start in range(end - 1, max(end - cap, 0) - 1, -1):  # the last run is rows[start:end]
+            widest_prompt = max(widest_prompt, prompt_lengths[start])
             last = (end - start) * (widest_prompt + widest_completion)
             for g in range(1, min(groups, start + 1) + 1):
                 candidate = best[g - 1][start] + last
                 if candidate < best[g][end]:
                     best[g][end], cut[g][end] = candidate, start
-    lowest = min(best[g][n] for g in range(1, groups + 1))
-    chosen = next(g for g in range(1, groups + 1) if best[g][n] <= lowest * (1 + slack))
-
-    bounds, end = [], n
-    for g in range(chosen, 0, -1):
-        bounds.append((cut[g][end], end))
-        end = cut[g][end]
-    return [order[start:end] for start, end in reversed(bounds)]
+    return best, cut

@@ -87,3 +87,80 @@ def make_tiny_model(
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = config.pad_token_id
     return model
+
+
+# Config overrides that make a 4-layer model of each hybrid family mix its layer kinds (attention with convolution,
+# linear attention or state-space layers), so that the model's cache holds every kind of state.
+_MAMBA = {"mamba_n_heads": 4, "mamba_d_head": 32, "mamba_d_state": 16, "mamba_d_conv": 4, "mamba_expand": 2}
+_LINEAR_ATTENTION = {
+    "linear_num_value_heads": 4,
+    "linear_num_key_heads": 2,
+    "linear_key_head_dim": 16,
+    "linear_value_head_dim": 16,
+}
+HYBRID_FAMILIES: dict[str, dict] = {
+    "lfm2": {"layer_types": ["conv", "full_attention", "conv", "full_attention"]},
+    "qwen3_next": {
+        **_LINEAR_ATTENTION,
+        "num_experts": 4,
+        "num_experts_per_tok": 2,
+        "moe_intermediate_size": 32,
+        "shared_expert_intermediate_size": 32,
+    },
+    "qwen3_5_text": _LINEAR_ATTENTION,
+    "bamba": {"attn_layer_indices": [1, 3], "mamba_chunk_size": 16, **_MAMBA},
+    "granitemoehybrid": {
+        "layer_types": ["mamba", "attention", "mamba", "attention"],
+        "num_local_experts": 2,
+        "num_experts_per_tok": 1,
+        "shared_intermediate_size": 64,
+        **_MAMBA,
+    },
+    "falcon_h1": {"mamba_d_ssm": 128, "mamba_chunk_size": 16, **_MAMBA},
+    "jamba": {
+        "attn_layer_period": 2,
+        "attn_layer_offset": 1,
+        "expert_layer_period": 2,
+        "expert_layer_offset": 1,
+        "num_experts": 2,
+        "num_experts_per_tok": 1,
+        "mamba_dt_rank": 8,
+        "mamba_d_state": 16,
+        "use_mamba_kernels": False,
+    },
+    "nemotron_h": {
+        "layer_types": ["mamba", "attention", "mlp", "mamba"],
+        "mamba_num_heads": 4,
+        "mamba_head_dim": 32,
+        "ssm_state_size": 16,
+        "n_groups": 1,
+        "chunk_size": 16,
+    },
+}
+
+
+def make_tiny_hybrid_model(family: str, tokenizer: PreTrainedTokenizerFast, seed: int = 0) -> torch.nn.Module:
+    """A randomly initialised 4-layer model of a hybrid-cache family (``HYBRID_FAMILIES``: LFM2, Qwen3-Next,
+    Qwen3.5, Bamba, Granite-4-H, Falcon-H1, Jamba, Nemotron-H), float32, built offline from its config."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.for_model(
+        family,
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        max_position_embeddings=1024,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **HYBRID_FAMILIES[family],
+    )
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(config)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model

@@ -47,7 +47,7 @@ from .objective import (
     rloo_advantages,
     sequence_logps,
 )
-from .sampling import sample_pruned
+from .sampling import sample_pruned, supports_pruned_sampling
 from .sequences import RationaleCut, assemble_scoring_batch, cut_rationale, length_groups
 from .validation import (
     check_answers,
@@ -198,6 +198,7 @@ class LaTROTrainer(RLOOTrainer):
         self._score_with_training_pass = self._resolve_score_with_training_pass()
         self._prune_finished_rows = self._resolve_prune_finished_rows()
         self._length_groups = self._resolve_length_groups()
+        self._training_pass_groups = self._resolve_training_pass_groups()
         if isinstance(self.processing_class, ProcessorMixin):
             raise ValueError("LaTROTrainer supports text-only models; pass a tokenizer as `processing_class`.")
         self._check_inputs(train_dataset)
@@ -250,8 +251,13 @@ class LaTROTrainer(RLOOTrainer):
                 "on several processes: each forward pass there needs every process, so all of them must decode the "
                 "same number of steps. Leave prune_finished_rows unset (or False)."
             )
+        supported, why_not = supports_pruned_sampling(self.model)
+        if wanted and not supported:
+            raise ValueError(f"prune_finished_rows=True cannot sample this model exactly: {why_not}. Leave it unset.")
         if wanted is None:
-            return not lockstep and not self.args.options_pruning_cannot_honour()
+            if not supported:
+                logger.info("Sampling with `generate` (finished rows keep decoding): %s.", why_not)
+            return supported and not lockstep and not self.args.options_pruning_cannot_honour()
         return wanted
 
     def _resolve_length_groups(self) -> int:
@@ -260,6 +266,24 @@ class LaTROTrainer(RLOOTrainer):
             return self.args.length_groups
         zero3 = self.is_deepspeed_enabled and self.accelerator.state.deepspeed_plugin.zero_stage == 3
         return 1 if zero3 or self.is_fsdp_enabled else 4
+
+    def _resolve_training_pass_groups(self) -> int:
+        """How many length groups the pass with gradient may use: one forward per backward where several would break
+        the backward's bookkeeping, else the scoring passes' number."""
+        reentrant = self.args.gradient_checkpointing and (self.args.gradient_checkpointing_kwargs or {}).get(
+            "use_reentrant", False
+        )
+        reasons = {
+            "DeepSpeed counts one forward per backward": self.is_deepspeed_enabled,
+            "FSDP reshards after each forward and expects one per backward": self.is_fsdp_enabled,
+            "reentrant gradient checkpointing would fire each parameter's gradient hook once per group": reentrant,
+        }
+        reason = next((reason for reason, applies in reasons.items() if applies), None)
+        if reason is None:
+            return self._length_groups
+        if self._length_groups > 1:
+            logger.info("The training pass runs as one forward (length groups stay in the scoring passes): %s.", reason)
+        return 1
 
     def _prepare_reference_model(self, ref_model: PreTrainedModel):
         ref_model.eval()
@@ -402,6 +426,7 @@ class LaTROTrainer(RLOOTrainer):
         score = functools.partial(
             self._completion_logps,
             batch=batch._asdict(),
+            max_groups=self._length_groups,
             batch_size=self.args.per_device_train_batch_size
             if self.model.training
             else self.args.per_device_eval_batch_size,
@@ -421,17 +446,19 @@ class LaTROTrainer(RLOOTrainer):
         self,
         model,
         batch: dict,
+        max_groups: int,
         batch_size: int | None = None,
         compute_entropy: bool = False,
         compute_aux_loss: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """Per-token log-probs (and entropies, aux loss) of the completion block of ``x + z + y``, (N, C) like one
         padded pass, computed as one pass per group of rows of similar length (``length_groups``), each group cut
-        down to its own longest prompt and completion: the padding of the batch's longest row is never computed."""
+        down to its own longest prompt and completion: the padding of the batch's longest row is never computed.
+        Each group holds at most ``batch_size`` rows (the memory chunk)."""
         prompt_ids, prompt_mask = batch["prompt_ids"], batch["prompt_mask"]
         completion_ids, completion_mask = batch["completion_ids"], batch["completion_mask"]
         prompt_lengths, completion_lengths = prompt_mask.sum(dim=1).tolist(), completion_mask.sum(dim=1).tolist()
-        groups = length_groups(prompt_lengths, completion_lengths, self._length_groups)
+        groups = self._forward_groups(prompt_lengths, completion_lengths, max_groups, batch_size)
         width, prompt_width = completion_ids.size(1), prompt_ids.size(1)
         logps, entropies, aux_losses = [], [], []
         for rows in groups:
@@ -443,7 +470,6 @@ class LaTROTrainer(RLOOTrainer):
                 torch.cat([prompt_ids[index, first:], completion_ids[index, :kept]], dim=1),
                 torch.cat([prompt_mask[index, first:], completion_mask[index, :kept]], dim=1),
                 logits_to_keep=kept,
-                batch_size=batch_size,
                 compute_entropy=compute_entropy,
                 compute_aux_loss=compute_aux_loss,
             )
@@ -457,6 +483,26 @@ class LaTROTrainer(RLOOTrainer):
             torch.cat(entropies)[restore] if compute_entropy else None,
             torch.stack(aux_losses).mean() if compute_aux_loss else None,
         )
+
+    def _forward_groups(
+        self, prompt_lengths: list[int], completion_lengths: list[int], max_groups: int, batch_size: int | None
+    ) -> list[list[int]]:
+        """The rows of one pass, grouped into forward calls. Every forward of a wrapped model can be a collective
+        (DDP's buffer broadcast, ZeRO-3's and FSDP's weight gathers), so every process must make as many as the
+        others, whatever lengths its own rows have: each process picks its count, and all take the largest."""
+        groups = length_groups(prompt_lengths, completion_lengths, max_groups, max_rows=batch_size)
+        if self.accelerator.num_processes == 1:
+            return groups
+        local = torch.tensor([[len(groups), -len(prompt_lengths)]], device=self.accelerator.device)
+        counts, fewest_rows = gather(local).max(dim=0).values.tolist()
+        if counts > -fewest_rows:  # every process computes the same two numbers, so all of them raise together
+            raise RuntimeError(
+                f"A process has {-fewest_rows} rows to score, too few for the {counts} forward passes another one "
+                "needs; keep the per-device batch sizes equal and the data loader's even_batches on."
+            )
+        if counts == len(groups):
+            return groups
+        return length_groups(prompt_lengths, completion_lengths, max_groups, max_rows=batch_size, num_groups=counts)
 
     def _advantages(
         self, inputs: dict, rationale_logps: torch.Tensor, answer_logps: torch.Tensor, mode: str
@@ -496,7 +542,11 @@ class LaTROTrainer(RLOOTrainer):
 
     def _compute_loss(self, model, inputs):
         per_token_logps, entropies, aux_loss = self._completion_logps(
-            model, inputs, compute_entropy=True, compute_aux_loss=self.aux_loss_enabled
+            model,
+            inputs,
+            max_groups=self._training_pass_groups,
+            compute_entropy=True,
+            compute_aux_loss=self.aux_loss_enabled,
         )
         rationale_logps = sequence_logps(per_token_logps, inputs["rationale_mask"])
         answer_logps = sequence_logps(per_token_logps, inputs["answer_mask"])
@@ -540,6 +590,9 @@ class LaTROTrainer(RLOOTrainer):
         metrics["rationale/mean_length"].append(every["length"].float().mean().item())
         metrics["rationale/marker_rate"].append(every["hit_marker"].float().mean().item())
         metrics["rationale/finished_rate"].append(every["finished"].float().mean().item())
+        # TRL counts a row as clipped unless it ends in EOS; a rationale that stopped at its marker did stop.
+        if metrics["completions/clipped_ratio"]:
+            metrics["completions/clipped_ratio"][-1] = 1.0 - metrics["rationale/finished_rate"][-1]
 
     def _log_completion_rows(self, rewards: torch.Tensor, advantages: torch.Tensor) -> None:
         # RLOOTrainer.log prints / uploads these as its completions table (with `log_completions=True`).

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from latro_trl.testing import make_tiny_model, make_tiny_tokenizer
 WORKER = Path(__file__).parent / "scripts" / "multiprocess_latro.py"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_JSONS = sorted((REPO_ROOT / "deepspeed_configs").glob("*.json"))
+TIMEOUT = 420  # seconds; a healthy run takes well under half of it on 2 cores (DeepSpeed's first build included)
 
 
 def _free_port() -> int:
@@ -22,9 +24,10 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _launch(tmp_path, deepspeed=None, model_as_path=False, fused=False, accelerate_config=None):
+def _launch(tmp_path, deepspeed=None, model_as_path=False, fused=False, accelerate_config=None, uneven=False):
     """2 worker processes by torchrun, or by `accelerate launch --config_file accelerate_config` (from the repository
-    root, where the shipped YAMLs' JSON paths start; the workers then take DeepSpeed from the launcher)."""
+    root, where the shipped YAMLs' JSON paths start; the workers then take DeepSpeed from the launcher). A run that
+    hangs fails the test after ``TIMEOUT`` seconds, its launcher and workers ended."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     model_dir = tmp_path / "model"
     tokenizer = make_tiny_tokenizer()
@@ -38,10 +41,19 @@ def _launch(tmp_path, deepspeed=None, model_as_path=False, fused=False, accelera
         launcher = ["torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1"]
         launcher += ["--master_port", str(_free_port())]
     command = [sys.executable, "-m", *launcher, str(WORKER), str(out), str(model_dir)]
-    command += [str(deepspeed or ""), "1" if model_as_path else "", "1" if fused else ""]
+    command += [str(deepspeed or ""), "1" if model_as_path else "", "1" if fused else "", "1" if uneven else ""]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, cwd=REPO_ROOT)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    # Its own session, so that a hang can end the launcher and the workers it started (they can outlive it).
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO_ROOT, start_new_session=True
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        pytest.fail(f"2-process run still running after {TIMEOUT} s (a hang?):\n{stdout[-2000:]}\n{stderr[-4000:]}")
+    assert process.returncode == 0, stdout[-3000:] + stderr[-5000:]
     return [json.loads((out / f"rank{rank}.json").read_text()) for rank in (0, 1)]
 
 
@@ -67,6 +79,33 @@ def _check(ranks):
             others = [r for j, r in enumerate(rewards) if j != k]
             assert advantage == pytest.approx(rewards[k] - sum(others) / 3, abs=2e-3)
         assert _step_logs(ranks[0])[step]["reward"] == pytest.approx(sum(rewards) / 4, abs=2e-3)
+
+
+def _check_uneven(ranks):
+    """Each process held its own group of 4 rows, whose lengths differ between the processes by construction."""
+    assert _step_logs(ranks[0]) == _step_logs(ranks[1]) and len(_step_logs(ranks[0])) == 2
+    for rank in ranks:
+        for record in rank["records"]:
+            assert len(set(record["answers"])) == 1
+            assert abs(sum(record["advantages"])) < 1e-3
+            if "rewards" in record:
+                rewards = record["rewards"]
+                for k, advantage in enumerate(record["advantages"]):
+                    others = [r for j, r in enumerate(rewards) if j != k]
+                    assert advantage == pytest.approx(rewards[k] - sum(others) / 3, abs=2e-3)
+    assert all(e["rationale/mean_length"] == pytest.approx((1 + 2 + 11 + 12 + 4 * 12) / 8) for e in _step_logs(ranks[0]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("deepspeed", ["", "zero3.json"])
+def test_processes_whose_rationale_lengths_differ_make_the_same_forward_calls(tmp_path, deepspeed):
+    """Process 0 would cut its rows into several length groups and process 1 into one. Each forward of the wrapped
+    model is a collective (DDP's buffer broadcast; under ZeRO-3 the weight gathers, with length_groups set
+    explicitly), so unequal counts hang: the processes agree on one count, and the run finishes."""
+    if deepspeed:
+        pytest.importorskip("deepspeed")
+    ds_json = _really_sharded_copy(REPO_ROOT / "deepspeed_configs" / deepspeed, tmp_path) if deepspeed else None
+    _check_uneven(_launch(tmp_path, deepspeed=ds_json, model_as_path=bool(deepspeed), uneven=True))
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,9 @@ import pytest
 import torch
 from transformers import GenerationConfig, StopStringCriteria
 
-from latro_trl.sampling import sample_pruned
-from latro_trl.testing import make_tiny_model, make_tiny_tokenizer
+from latro_trl import sampling
+from latro_trl.sampling import sample_pruned, supports_pruned_sampling
+from latro_trl.testing import HYBRID_FAMILIES, make_tiny_hybrid_model, make_tiny_model, make_tiny_tokenizer
 
 TOKENIZER = make_tiny_tokenizer()
 MODEL = make_tiny_model(TOKENIZER, seed=4).eval()
@@ -22,12 +23,12 @@ def _batch(prompts=PROMPTS):
     return input_ids, mask
 
 
-def _generate(input_ids, mask, end_ids, **kwargs):
+def _generate(input_ids, mask, end_ids, model=MODEL, **kwargs):
     config = GenerationConfig(
         do_sample=False, max_new_tokens=MAX_NEW, eos_token_id=list(end_ids), pad_token_id=TOKENIZER.pad_token_id
     )
     with torch.no_grad():
-        out = MODEL.generate(input_ids=input_ids, attention_mask=mask, generation_config=config, **kwargs)
+        out = model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config, **kwargs)
     completions = []
     for row in out[:, input_ids.size(1) :].tolist():
         ends = [i for i, token in enumerate(row) if token in end_ids]
@@ -172,3 +173,49 @@ def test_distinct_rows_maps_every_row_to_its_first_occurrence():
     assert first.tolist() == [0, 1, 3]
     assert copy_of.tolist() == [0, 1, 0, 2, 1, 1]
     assert torch.equal(rows[first][copy_of], rows)
+
+
+@pytest.mark.parametrize("family", sorted(HYBRID_FAMILIES))
+def test_hybrid_cache_families_sample_exactly(family):
+    """Convolution, linear-attention and state-space states are dropped and copied with the rows: greedy equals
+    `generate` with rows ending apart, and pruning does not change the samples (repeated prompts: shared prefill)."""
+    model = make_tiny_hybrid_model(family, TOKENIZER, seed=4).eval()
+    assert supports_pruned_sampling(model) == (True, "")
+    input_ids, mask = _batch(PROMPTS * 2)
+    free = _generate(input_ids, mask, [TOKENIZER.eos_token_id], model=model)
+    end_ids = [TOKENIZER.eos_token_id, free[0][3], free[2][9]]
+    expected = _generate(input_ids, mask, end_ids, model=model)
+    assert len({len(c) for c in expected}) > 1  # rows really end apart: pruning happens
+    assert sample_pruned(model, input_ids, mask, max_new_tokens=MAX_NEW, end_token_ids=end_ids, temperature=0) == (
+        expected
+    )
+    runs = [
+        sample_pruned(
+            model,
+            input_ids,
+            mask,
+            max_new_tokens=MAX_NEW,
+            end_token_ids=end_ids,
+            temperature=1.0,
+            generator=torch.Generator().manual_seed(3),
+            prune=prune,
+        )
+        for prune in (True, False)
+    ]
+    assert runs[0] == runs[1]
+
+
+def test_models_whose_cache_cannot_drop_rows_are_left_to_generate(monkeypatch):
+    class OwnCacheLlama(type(MODEL)):
+        @classmethod
+        def _supports_default_dynamic_cache(cls):
+            return False
+
+    supported, reason = supports_pruned_sampling(OwnCacheLlama(MODEL.config))
+    assert not supported and "its own cache class" in reason
+    lfm2 = make_tiny_hybrid_model("lfm2", TOKENIZER)
+    assert supports_pruned_sampling(lfm2) == (True, "")
+    # A layer type the sampler does not know how to reorder (here: pretend the convolution layers are unknown).
+    monkeypatch.setattr(sampling, "_REORDERABLE_LAYERS", ("DynamicLayer",))
+    supported, reason = supports_pruned_sampling(lfm2)
+    assert not supported and "LinearAttentionLayer" in reason

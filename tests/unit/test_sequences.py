@@ -175,7 +175,39 @@ def test_length_groups_is_the_best_cut_of_the_sorted_rows(seed):
     assert _positions(groups, prompt_lengths, completion_lengths) == best
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_length_groups_of_capped_size_or_exact_count_are_the_best_such_cut(seed):
+    generator = torch.Generator().manual_seed(100 + seed)
+    n = int(torch.randint(2, 8, (1,), generator=generator))
+    prompt_lengths = torch.randint(1, 30, (n,), generator=generator).tolist()
+    completion_lengths = torch.randint(1, 60, (n,), generator=generator).tolist()
+    cap = int(torch.randint(1, n + 1, (1,), generator=generator))
+    fewest = -(-n // cap)
+    order = sorted(range(n), key=lambda r: completion_lengths[r])
+
+    def best_of(counts):
+        return min(
+            _positions(partition, prompt_lengths, completion_lengths)
+            for parts in counts
+            for partition in _contiguous_partitions(order, parts)
+            if max(map(len, partition)) <= cap
+        )
+
+    groups = length_groups(prompt_lengths, completion_lengths, 2, slack=0.0, max_rows=cap)
+    assert max(map(len, groups)) <= cap and fewest <= len(groups) <= min(n, 2 * fewest)
+    assert _positions(groups, prompt_lengths, completion_lengths) == best_of(range(fewest, min(n, 2 * fewest) + 1))
+    for count in range(fewest, n + 1):  # the count other processes agreed on, whatever this one would choose
+        groups = length_groups(prompt_lengths, completion_lengths, 1, max_rows=cap, num_groups=count)
+        assert len(groups) == count and max(map(len, groups)) <= cap
+        assert sorted(row for rows in groups for row in rows) == list(range(n))
+        assert _positions(groups, prompt_lengths, completion_lengths) == best_of([count])
+
+
 def test_length_groups_rejects_bad_input():
+    with pytest.raises(ValueError, match="make 2 to 4 groups"):
+        length_groups([1] * 4, [1] * 4, max_groups=1, max_rows=2, num_groups=1)
+    with pytest.raises(ValueError, match="make 2 to 4 groups"):
+        length_groups([1] * 4, [1] * 4, max_groups=1, max_rows=2, num_groups=5)
     assert length_groups([], [], max_groups=4) == []
     with pytest.raises(ValueError, match="at least 1"):
         length_groups([1], [1], max_groups=0)

@@ -1,4 +1,10 @@
-"""`latro demo`: see LaTRO improve a real model on a laptop CPU, with no downloads.
+"""`latro demo`: a warm start, then LaTRO, on a real model on a laptop CPU with no downloads; start against result.
+
+What it shows is the mechanics, on a model that can use them: LaTRO trains from a supervised warm start and its
+rationales keep their length (from the base model they shrink to nothing). It does not show an accuracy gain: no demo
+run so far has measured a significant one (docs/results.md), and whether LaTRO's gain over its warm start is real is
+what issue #27's experiment tests. The table it prints says how far apart the start and the final model are, with an
+exact paired test, whatever the result.
 
 The embedded SmolLM2-135M-Instruct and offline arithmetic word problems (1-2 steps):
 

@@ -4,7 +4,8 @@ Launched by torchrun (or accelerate). Each process records, for every generation
 advantages and rewards recomputed from independent forward passes, so the test can check that groups which straddle
 processes get correct leave-one-out baselines and that the logged reward is the mean over all processes.
 
-    torchrun --nproc_per_node 2 tests/integration/scripts/multiprocess_latro.py OUT_DIR MODEL_DIR [DEEPSPEED_JSON]
+    torchrun --nproc_per_node 2 tests/integration/scripts/multiprocess_latro.py OUT_DIR MODEL_DIR [DEEPSPEED_JSON \
+        [AS_PATH [FUSED [UNEVEN]]]]    # each flag "1" or "" (off)
     accelerate launch --config_file deepspeed_configs/accelerate/zero3_1node_8gpu.yaml --num_processes 2 \
         tests/integration/scripts/multiprocess_latro.py OUT_DIR MODEL_DIR "" 1    # DeepSpeed from the launcher
 
@@ -70,6 +71,16 @@ def deepspeed_record(trainer) -> dict:
 
 class RecordingTrainer(LaTROTrainer):
     records: list
+    uneven: bool = False
+
+    def _generate_single_turn(self, prompt_ids, *args, **kwargs):
+        if not self.uneven:
+            return super()._generate_single_turn(prompt_ids, *args, **kwargs)
+        # Rationale lengths that differ between the processes by construction: process 0 writes rows of very
+        # different lengths (several length groups pay off), process 1 rows of one length (one group does).
+        lengths = [1, 2, 11, 12] if self.accelerator.process_index == 0 else [12, 12, 12, 12]
+        token = self._tokenizer(" more", add_special_tokens=False)["input_ids"][0]
+        return [[token] * lengths[i % len(lengths)] for i in range(len(prompt_ids))]
 
     def _generate_and_score_completions(self, inputs):
         batch = super()._generate_and_score_completions(inputs)
@@ -87,15 +98,22 @@ class RecordingTrainer(LaTROTrainer):
 
 
 def main(
-    out_dir: str, model_dir: str, deepspeed: str | None = None, as_path: str | None = None, fused: str | None = None
+    out_dir: str,
+    model_dir: str,
+    deepspeed: str | None = None,
+    as_path: str | None = None,
+    fused: str | None = None,
+    uneven: str | None = None,
 ) -> None:
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     rows = [{"prompt": f"What is {i} plus {i}?", "answer": str(2 * i)} for i in range(16)]
     args = LaTROConfig(
         output_dir=out_dir,
         num_generations=4,
-        per_device_train_batch_size=2,  # one group of 4 spans both processes
-        max_completion_length=10,
+        # One group of 4 spans both processes; with uneven lengths, each process holds a group.
+        per_device_train_batch_size=4 if uneven else 2,
+        max_completion_length=12 if uneven else 10,
+        length_groups=4 if uneven else None,  # explicit: ZeRO-3 would otherwise default to one pass
         max_steps=2,
         beta=BETA,
         unfinished_penalty_factor=None,
@@ -119,7 +137,7 @@ def main(
         ref_model=AutoModelForCausalLM.from_pretrained(model_dir) if deepspeed and not as_path else None,
     )
     trainer.initial_model = AutoModelForCausalLM.from_pretrained(model_dir)
-    trainer.records = []
+    trainer.records, trainer.uneven = [], bool(uneven)
     trainer.train()
     rank = trainer.accelerator.process_index
     result = {"rank": rank, "records": trainer.records, "log_history": trainer.state.log_history}
