@@ -45,7 +45,13 @@ def _launch(tmp_path, deepspeed=None, model_as_path=False, fused=False, accelera
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     # Its own session, so that a hang can end the launcher and the workers it started (they can outlive it).
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO_ROOT, start_new_session=True
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+        start_new_session=True,
     )
     try:
         stdout, stderr = process.communicate(timeout=TIMEOUT)
@@ -93,7 +99,9 @@ def _check_uneven(ranks):
                 for k, advantage in enumerate(record["advantages"]):
                     others = [r for j, r in enumerate(rewards) if j != k]
                     assert advantage == pytest.approx(rewards[k] - sum(others) / 3, abs=2e-3)
-    assert all(e["rationale/mean_length"] == pytest.approx((1 + 2 + 11 + 12 + 4 * 12) / 8) for e in _step_logs(ranks[0]))
+    assert all(
+        e["rationale/mean_length"] == pytest.approx((1 + 2 + 11 + 12 + 4 * 12) / 8) for e in _step_logs(ranks[0])
+    )
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
 """LaTROTrainer end to end on a tiny random model: it trains, its loss has the right gradient, it saves."""
 
+import logging
 import math
 
 import pytest
@@ -335,6 +336,20 @@ def test_generation_stops_right_after_a_stop_marker(model, tokenizer, make_confi
     assert stopped > 0
 
 
+@pytest.mark.parametrize("prune", [True, False], ids=["pruned", "generate"])
+def test_rows_that_stop_at_a_marker_are_not_counted_as_clipped(model, tokenizer, make_config, prune):
+    from datasets import Dataset
+
+    # Markers the random model writes often: most rows stop at one, without an end token.
+    config = make_config(stop_markers=["e", "a"], max_completion_length=30, prune_finished_rows=prune, max_steps=1)
+    dataset = Dataset.from_list([{"prompt": "What is 1+1?", "answer": "2"}] * 8)
+    trainer = LaTROTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer)
+    trainer.train()
+    logs = next(entry for entry in trainer.state.log_history if "reward" in entry)
+    assert logs["rationale/marker_rate"] > 0.5
+    assert logs["completions/clipped_ratio"] == pytest.approx(1.0 - logs["rationale/finished_rate"])
+
+
 def test_probability_reward_trains_with_rewards_in_the_unit_interval(
     model, tokenizer, conversational_dataset, make_config
 ):
@@ -503,8 +518,8 @@ def test_length_groups_give_the_padded_pass_without_computing_its_padding(
     params = [p for p in trainer.model.parameters() if p.requires_grad]
     results = {}
     for groups in (1, 3):
-        trainer._length_groups, seen[:] = groups, []
-        logps, entropies, _ = trainer._completion_logps(trainer.model, batch, compute_entropy=True)
+        seen[:] = []
+        logps, entropies, _ = trainer._completion_logps(trainer.model, batch, max_groups=groups, compute_entropy=True)
         grads = torch.autograd.grad((logps * batch["completion_mask"]).sum(), params)
         results[groups] = (logps, entropies, grads, list(seen))
     (one_logps, one_entropies, one_grads, one_pass), (logps, entropies, grads, passes) = results[1], results[3]
@@ -535,3 +550,22 @@ def test_length_groups_default_to_one_pass_only_where_weights_are_gathered(
     assert trainer._resolve_length_groups() == 2
     with pytest.raises(ValueError, match="length_groups=0"):
         make_config(length_groups=0)
+
+
+def test_the_training_pass_runs_as_one_forward_where_several_per_backward_break_it(
+    model, tokenizer, plain_dataset, make_config, caplog
+):
+    trainer = LaTROTrainer(
+        model=model, args=make_config(length_groups=3), train_dataset=plain_dataset, processing_class=tokenizer
+    )
+    assert (trainer._length_groups, trainer._training_pass_groups) == (3, 3)
+    for switch in ("is_deepspeed_enabled", "is_fsdp_enabled"):
+        setattr(trainer, switch, True)
+        with caplog.at_level(logging.INFO, logger="latro_trl.trainer"):
+            assert trainer._resolve_training_pass_groups() == 1, switch
+        setattr(trainer, switch, False)
+    assert "one forward" in caplog.text
+    trainer.args.gradient_checkpointing, trainer.args.gradient_checkpointing_kwargs = True, {"use_reentrant": True}
+    assert trainer._resolve_training_pass_groups() == 1
+    trainer.args.gradient_checkpointing_kwargs = {"use_reentrant": False}
+    assert trainer._resolve_training_pass_groups() == 3  # non-reentrant checkpointing fires each hook once
