@@ -28,11 +28,6 @@ from accelerate.utils import gather, gather_object, is_peft_model
 from transformers import PreTrainedModel, ProcessorMixin, TrainingArguments
 from transformers.generation import StoppingCriteriaList, StopStringCriteria
 from trl import RLOOConfig, RLOOTrainer
-from trl.data_utils import is_conversational
-from trl.models import prepare_deepspeed, prepare_fsdp, unwrap_model_for_generation
-from trl.models.utils import disable_gradient_checkpointing
-from trl.trainer.callbacks import SyncRefModelCallback
-from trl.trainer.utils import add_fused_lm_head, disable_dropout_in_model, pad, use_adapter
 
 from .callbacks import SaveOnInterruptCallback
 from .config import LaTROConfig
@@ -49,6 +44,19 @@ from .objective import (
 )
 from .sampling import sample_pruned, supports_pruned_sampling
 from .sequences import RationaleCut, assemble_scoring_batch, cut_rationale, length_groups
+from .trl_compat import (
+    SyncRefModelCallback,
+    add_fused_lm_head,
+    check_installed_trl,
+    disable_dropout_in_model,
+    disable_gradient_checkpointing,
+    is_conversational,
+    pad,
+    prepare_deepspeed,
+    prepare_fsdp,
+    unwrap_model_for_generation,
+    use_adapter,
+)
 from .validation import (
     check_answers,
     check_chat_template,
@@ -138,6 +146,7 @@ class LaTROTrainer(RLOOTrainer):
         peft_config=None,
         ref_model: PreTrainedModel | None = None,
     ):
+        check_installed_trl(type(self))  # a TRL that moved under our overrides fails here, by name
         # A copy: the trainer adjusts its config (vLLM stop strings, beta hidden from TRL below), never the caller's.
         args = copy.copy(_as_latro_config(args, model))
         if reward_funcs:
@@ -304,7 +313,7 @@ class LaTROTrainer(RLOOTrainer):
 
     # ------------------------------------------------------------------ generation
 
-    def _generate_single_turn(self, prompt_ids, images, multimodal_fields):
+    def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations=None):
         if self.use_vllm:
             return super()._generate_single_turn(prompt_ids, images, multimodal_fields)
         # transformers fills every field our generation config leaves unset (min_p, typical_p, no_repeat_ngram_size,
