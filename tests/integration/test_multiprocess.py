@@ -1,5 +1,6 @@
 """LaTRO on 2 processes (gloo on CPU): groups that straddle processes keep correct baselines; metrics are global."""
 
+import contextlib
 import json
 import os
 import signal
@@ -43,29 +44,40 @@ def _launch(tmp_path, deepspeed=None, model_as_path=False, fused=False, accelera
     command = [sys.executable, "-m", *launcher, str(WORKER), str(out), str(model_dir)]
     command += [str(deepspeed or ""), "1" if model_as_path else "", "1" if fused else "", "1" if uneven else ""]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    # Its own session, so that a hang can end the launcher and the workers it started (they can outlive it).
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=REPO_ROOT,
-        start_new_session=True,
-    )
-    try:
-        stdout, stderr = process.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        stdout, stderr = process.communicate()
-        pytest.fail(f"2-process run still running after {TIMEOUT} s (a hang?):\n{stdout[-2000:]}\n{stderr[-4000:]}")
-    assert process.returncode == 0, stdout[-3000:] + stderr[-5000:]
+    log = tmp_path / "launch.log"  # a file, not a pipe: workers that outlive their launcher would hold a pipe open
+    with log.open("w") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO_ROOT)
+        try:
+            process.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            _kill_with_descendants(process.pid)  # torchrun's workers run in sessions of their own
+            process.wait()
+            pytest.fail(f"2-process run still running after {TIMEOUT} s (a hang?):\n{log.read_text()[-5000:]}")
+    assert process.returncode == 0, log.read_text()[-8000:]
     return [json.loads((out / f"rank{rank}.json").read_text()) for rank in (0, 1)]
 
 
 def _step_logs(rank):
     # step_time is each process's own wall clock; every other metric is reduced over processes.
     return [{k: v for k, v in e.items() if k != "step_time"} for e in rank["log_history"] if "reward" in e]
+
+
+def _kill_with_descendants(pid: int) -> None:
+    """SIGKILL a process and every process below it (read from /proc: the workers are not in its process group)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    doomed, stack = [], [pid]
+    while stack:
+        doomed.append(stack.pop())
+        stack.extend(children.get(doomed[-1], []))
+    for victim in doomed:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(victim, signal.SIGKILL)
 
 
 def _check(ranks):
