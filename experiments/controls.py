@@ -32,6 +32,7 @@ import argparse
 import functools
 import json
 import random
+import re
 import subprocess
 import time
 from collections.abc import Sequence
@@ -88,6 +89,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max_new_tokens", type=int, default=112)
     parser.add_argument("--until", default=None, help="stop after the stage of this name")
     parser.add_argument("--report_splits", action="store_true", help="print the splits' near-duplicate counts, exit")
+    parser.add_argument("--status", action="store_true", help="print the rows under --out and their stages, exit")
     args = parser.parse_args(argv)
     args.reworded_more_n = 0  # (warm_start.Experiment's option; no second draw here)
     return args
@@ -474,10 +476,36 @@ def chosen_learning_rate(exp: Controls, arm: str) -> float:
     return float(choice["chosen_lr"])
 
 
+def status(out: Path) -> list[str]:
+    """Markdown: every row found under ``out`` with its finished stages, their CPU and wall minutes, and its step
+    count; a row still training shows its last checkpoint (``--status``)."""
+    rows: dict[str, dict[str, dict]] = {}
+    for path in sorted(out.glob("*.json")):
+        name, _, stage = path.stem.rpartition("_")
+        if stage in ("train", "select", "eval", "samples") and re.fullmatch(r".+_s\d+", name):
+            rows.setdefault(name, {})[stage] = json.loads(path.read_text())
+    for folder in sorted(out.iterdir()):  # rows still training: a row folder with checkpoints, no train stage yet
+        if folder.is_dir() and re.fullmatch(r".+_s\d+", folder.name) and any(folder.glob("checkpoint-*")):
+            rows.setdefault(folder.name, {})
+    lines = ["| row | stages done | CPU min | wall min | steps / last checkpoint |", "|---|---|---|---|---|"]
+    for name, stages in sorted(rows.items(), key=lambda item: (int(item[0].rsplit("_s", 1)[1]), item[0])):
+        cpu = sum(stage.get("cpu_seconds", 0.0) for stage in stages.values()) / 60
+        wall = sum(stage.get("wall_seconds", 0.0) for stage in stages.values()) / 60
+        checkpoints = sorted((out / name).glob("checkpoint-*"), key=lambda c: int(c.name.split("-")[1]))
+        steps = stages["train"].get("optimizer_steps") if "train" in stages else None
+        progress = steps if steps is not None else (checkpoints[-1].name if checkpoints else "-")
+        done = ", ".join(stage for stage in ("samples", "train", "select", "eval") if stage in stages) or "-"
+        lines.append(f"| {name} | {done} | {cpu:.1f} | {wall:.1f} | {progress} |")
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from compare import StopAfter
 
     args = parse_args(argv)
+    if args.status:
+        print("\n".join(status(Path(args.out))))
+        return 0
     if args.report_splits:
         problems = clean_problems(args.num_rationales, args.num_answers, args.val_n, args.test_n, args.reworded_n)
         print("\n".join(splits_report(problems)))

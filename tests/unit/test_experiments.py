@@ -451,6 +451,9 @@ def test_every_arm_trains_selects_evaluates_and_a_rerun_resumes(controls, tokeni
     assert all((tmp_path / f"{row}_select.json").is_file() for row in unchosen)  # phase 0: validation only
     assert not any((tmp_path / f"{row}_eval.json").is_file() for row in unchosen)
     assert (tmp_path / "code_commit.txt").read_text().strip()
+    table = controls.status(tmp_path)
+    for row in rows[1:]:
+        assert any(line.startswith(f"| {row} | train, select, eval |") and line.endswith("| 4 |") for line in table)
 
     calls.clear()
     assert controls.main([*argv, *sizes, *small]) == 0  # every stage found on disk: nothing loads a model
