@@ -248,8 +248,8 @@ def answer_term_only_trainer() -> type:
     from latro_trl import LaTROTrainer
 
     class AnswerTermOnlyTrainer(LaTROTrainer):
-        def _advantages(self, inputs, rationale_logps, answer_logps, mode):
-            advantages, valid = super()._advantages(inputs, rationale_logps, answer_logps, mode)
+        def _advantages_and_log(self, inputs, rationale_logps, answer_logps, mode):
+            advantages, valid = super()._advantages_and_log(inputs, rationale_logps, answer_logps, mode)
             return torch.zeros_like(advantages), valid
 
     return AnswerTermOnlyTrainer

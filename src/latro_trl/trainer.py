@@ -401,7 +401,7 @@ class LaTROTrainer(RLOOTrainer):
             # before they reach the loss, so the loss-side reward computation needs it to restore the groups.
             "row_index": torch.arange(first_row, first_row + len(prompts), device=device),
         }
-        self._pending_rows = (prompts, rationales, answer_texts)
+        self._log_completion_texts(prompts, rationales, answer_texts)
 
         score_in_loss = mode == "train" and self._score_with_training_pass
         policy_logps, ref_logps = self._score(batch, policy=not score_in_loss)
@@ -410,7 +410,9 @@ class LaTROTrainer(RLOOTrainer):
         if not score_in_loss:
             rationale_logps = sequence_logps(policy_logps, batch.rationale_mask)
             answer_logps = sequence_logps(policy_logps, batch.answer_mask)
-            output["advantages"], output["valid"] = self._advantages(output, rationale_logps, answer_logps, mode)
+            output["advantages"], output["valid"] = self._advantages_and_log(
+                output, rationale_logps, answer_logps, mode
+            )
         return output
 
     def _decode(self, ids) -> str:
@@ -513,10 +515,25 @@ class LaTROTrainer(RLOOTrainer):
             return groups
         return length_groups(prompt_lengths, completion_lengths, max_groups, max_rows=batch_size, num_groups=counts)
 
-    def _advantages(
+    def _advantages_and_log(
         self, inputs: dict, rationale_logps: torch.Tensor, answer_logps: torch.Tensor, mode: str
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Self-rewards and leave-one-out advantages of the local rows (and whether each reward is finite).
+        """Leave-one-out advantages of the local rows and whether each reward is finite; logs the batch's reward
+        metrics and completion rewards."""
+        num_generations = self.num_generations if mode == "train" else self.num_generations_eval
+        every, rewards, advantages = self._rewards_and_advantages(
+            inputs, rationale_logps, answer_logps, num_generations
+        )
+        self._log_scoring_metrics(mode, rewards, every, num_generations)
+        self._log_completion_rewards(rewards, advantages)
+        rows = inputs["row_index"]
+        return advantages[rows], torch.isfinite(rewards[rows])
+
+    def _rewards_and_advantages(
+        self, inputs: dict, rationale_logps: torch.Tensor, answer_logps: torch.Tensor, num_generations: int
+    ) -> tuple[dict, torch.Tensor, torch.Tensor]:
+        """Self-rewards and leave-one-out advantages of the whole generation batch, with its gathered per-row values
+        (``every``), all in generation order.
 
         Groups of K can straddle processes and rows can arrive shuffled, so everything is gathered and put back in
         generation order first (``row_index``); the formulas live in ``objective.py``.
@@ -539,13 +556,7 @@ class LaTROTrainer(RLOOTrainer):
         if self.args.unfinished_penalty_factor is not None:
             scores = penalize_unfinished(scores, every["finished"].bool(), self.args.unfinished_penalty_factor)
         rewards = latro_rewards(scores, every["rationale"], every.get("ref"), self.beta)
-        num_generations = self.num_generations if mode == "train" else self.num_generations_eval
-        advantages = rloo_advantages(rewards, num_generations)
-
-        self._log_scoring_metrics(mode, rewards, every, num_generations)
-        self._log_completion_rows(rewards, advantages)
-        rows = inputs["row_index"]
-        return advantages[rows], torch.isfinite(rewards[rows])
+        return every, rewards, rloo_advantages(rewards, num_generations)
 
     # ------------------------------------------------------------------ loss
 
@@ -563,7 +574,7 @@ class LaTROTrainer(RLOOTrainer):
         if "advantages" in inputs:
             advantages, valid = inputs["advantages"], inputs["valid"]
         else:  # rewards from this very pass (see LaTROConfig.score_with_training_pass)
-            advantages, valid = self._advantages(inputs, rationale_logps, answer_logps, mode)
+            advantages, valid = self._advantages_and_log(inputs, rationale_logps, answer_logps, mode)
         weights = answer_term_weights(answer_logps, self.args.reward_type)
         out = latro_loss(rationale_logps, answer_logps, advantages, self.args.answer_loss_coef, valid, weights)
         loss = out.loss
@@ -603,12 +614,16 @@ class LaTROTrainer(RLOOTrainer):
         if metrics["completions/clipped_ratio"]:
             metrics["completions/clipped_ratio"][-1] = 1.0 - metrics["rationale/finished_rate"][-1]
 
-    def _log_completion_rows(self, rewards: torch.Tensor, advantages: torch.Tensor) -> None:
-        # RLOOTrainer.log prints / uploads these as its completions table (with `log_completions=True`).
-        prompts, rationales, answer_texts = self._pending_rows
+    # RLOOTrainer.log prints / uploads `_logs` as its completions table (with `log_completions=True`). The texts are
+    # logged at generation, the rewards when they are computed (in the loss, with score_with_training_pass): both in
+    # generation order, once per generation batch, so the columns stay aligned.
+
+    def _log_completion_texts(self, prompts: list, rationales: list[str], answer_texts: list[str]) -> None:
         self._logs["prompt"].extend(gather_object(prompts))
         self._logs["completion"].extend(gather_object(rationales))
         self._logs["extra"]["answer"].extend(gather_object(answer_texts))
+
+    def _log_completion_rewards(self, rewards: torch.Tensor, advantages: torch.Tensor) -> None:
         self._logs["rewards"]["latro"].extend(rewards.tolist())
         self._logs["advantages"].extend(advantages.tolist())
 

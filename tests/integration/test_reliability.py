@@ -243,10 +243,10 @@ def test_zero3_sharded_model_object_without_reference_says_what_to_do(
 class _PoisonedTrainer(LaTROTrainer):
     """Makes the first sequence's answer log-likelihood NaN, as an fp16 overflow would."""
 
-    def _advantages(self, inputs, rationale_logps, answer_logps, mode):
+    def _advantages_and_log(self, inputs, rationale_logps, answer_logps, mode):
         answer_logps = answer_logps.detach().clone()
         answer_logps[0] = float("nan")
-        return super()._advantages(inputs, rationale_logps, answer_logps, mode)
+        return super()._advantages_and_log(inputs, rationale_logps, answer_logps, mode)
 
 
 @pytest.mark.parametrize("fused", [True, False])

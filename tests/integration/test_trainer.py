@@ -350,6 +350,22 @@ def test_rows_that_stop_at_a_marker_are_not_counted_as_clipped(model, tokenizer,
     assert logs["completions/clipped_ratio"] == pytest.approx(1.0 - logs["rationale/finished_rate"])
 
 
+@pytest.mark.parametrize("fused", [True, False], ids=["rewards_in_loss", "rewards_at_generation"])
+def test_completions_table_columns_stay_aligned(model, tokenizer, conversational_dataset, make_config, fused):
+    # Texts are logged at generation, rewards where they are computed (in the loss when fused): same rows, same order.
+    config = make_config(max_steps=2, score_with_training_pass=fused, logging_steps=100)
+    trainer = LaTROTrainer(model=model, args=config, train_dataset=conversational_dataset, processing_class=tokenizer)
+    trainer.train()
+    logs = trainer._logs
+    prompts, advantages = list(logs["prompt"]), list(logs["advantages"])
+    columns = [prompts, logs["completion"], logs["extra"]["answer"], logs["rewards"]["latro"], advantages]
+    assert len({len(column) for column in columns}) == 1 and prompts
+    group = config.num_generations
+    for start in range(0, len(prompts), group):  # each group of K: one question, advantages summing to 0
+        assert len({str(prompt) for prompt in prompts[start : start + group]}) == 1
+        assert sum(advantages[start : start + group]) == pytest.approx(0.0, abs=1e-4)
+
+
 def test_probability_reward_trains_with_rewards_in_the_unit_interval(
     model, tokenizer, conversational_dataset, make_config
 ):
