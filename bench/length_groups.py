@@ -67,11 +67,11 @@ def time_passes(trainer, batch: dict, groups: int, counted: list[int]) -> dict:
     """Seconds of the reference pass and of the training pass (forward, loss, backward) with ``groups``."""
     import torch
 
-    trainer._length_groups = groups
+    trainer._length_groups = trainer._training_pass_groups = groups
     counted.clear()
     start = time.perf_counter()
     with torch.no_grad():
-        trainer._completion_logps(trainer.ref_model, batch)
+        trainer._completion_logps(trainer.ref_model, batch, max_groups=groups)
     reference_s = time.perf_counter() - start
     reference_positions = sum(counted)
     start = time.perf_counter()
