@@ -64,17 +64,16 @@ def own_rationale(tokenizer, reply_text: str) -> str:
 
 
 def main(argv=None) -> int:
-    from latro_trl.data import load_gsm8k, load_synthetic
+    from latro_trl.data.registry import load_named, source
     from latro_trl.evaluation import generate_replies, load_model_for_eval, render_prompt
 
     args = parse_args(argv)
     model, tokenizer = load_model_for_eval(args.model_name_or_path, adapter=args.adapter)
     model.eval()
-    if args.gsm8k_path:
-        rows = list(load_gsm8k(args.split, path=args.gsm8k_path, limit=args.n))
-    else:
-        knobs = dict(seed=args.seed, min_steps=args.synthetic_min_steps, max_steps=args.synthetic_max_steps)
-        rows = list(load_synthetic(args.split, n=args.n, **knobs))
+    name = "gsm8k" if args.gsm8k_path else "synthetic"
+    knobs = {"seed": args.seed, "min_steps": args.synthetic_min_steps, "max_steps": args.synthetic_max_steps}
+    options = source(name).pick_options(knobs)  # the knobs the chosen source's loader takes
+    rows = list(load_named(name, args.split, path=args.gsm8k_path, limit=args.n, **options))
     samples = generate_replies(
         model,
         tokenizer,

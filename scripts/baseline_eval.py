@@ -1,13 +1,13 @@
 #!/usr/bin/env python
 """Zero-shot baseline of a model (default: the embedded SmolLM2-135M-Instruct) on GSM8K and the synthetic set.
 
-Measures greedy accuracy and maj@k (k samples at temperature 1) on the first N GSM8K test questions and on the
-synthetic generator's test split, with the prompt trigger used in training. Writes, under --output_dir,
+Measures greedy accuracy and maj@k (k samples at temperature 1) on the first N test questions of each task (any
+name of ``latro_trl.data.registry``: gsm8k, arc_challenge, synthetic), with the prompt trigger used in training. Writes, under --output_dir,
 ``{task}/predictions.jsonl``, ``{task}/summary.json`` and ``results.json`` (all summaries plus the arguments).
 
 Example (the full baseline; hours on 2 CPU cores):
 
-    python scripts/baseline_eval.py --gsm8k_path ../shared/data/gsm8k --num_gsm8k 200 --num_synthetic 200 \\
+    python scripts/baseline_eval.py --dataset_path ../shared/data/gsm8k --max_samples 200 \\
         --num_samples 8 --max_new_tokens 256 --output_dir outputs/baseline
 """
 
@@ -26,14 +26,17 @@ def make_parser() -> argparse.ArgumentParser:
     model.add_argument("--model", default=None, help="hub id or directory; default: the embedded SmolLM2-135M GGUF")
     model.add_argument("--adapter", default=None, help="a PEFT adapter directory to apply on --model")
     data = parser.add_argument_group("data")
-    data.add_argument("--tasks", default="gsm8k,synthetic", help="comma-separated subset of gsm8k,synthetic")
     data.add_argument(
-        "--gsm8k_path",
-        default=None,
-        help="GSM8K directory with test.jsonl (or the file); default: openai/gsm8k from the Hub",
+        "--tasks", default="gsm8k,synthetic", help="comma-separated data set names (latro_trl.data.registry)"
     )
-    data.add_argument("--num_gsm8k", type=int, default=200, help="the first N GSM8K test questions")
-    data.add_argument("--num_synthetic", type=int, default=200, help="synthetic test-split questions")
+    data.add_argument(
+        "--dataset_path",
+        default=None,
+        help="folder (or file) with the original-format test split, for the tasks that read files (gsm8k, "
+        "arc_challenge); default: the Hugging Face Hub",
+    )
+    data.add_argument("--max_samples", type=int, default=200, help="the first N test questions of each task")
+    data.add_argument("--answer_format", default=None, help="arc_challenge only: label, label_text or text")
     data.add_argument("--synthetic_seed", type=int, default=0, help="seed of the synthetic generator")
     data.add_argument("--synthetic_min_steps", type=int, default=2, help="fewest operations per synthetic problem")
     data.add_argument("--synthetic_max_steps", type=int, default=3, help="most operations per synthetic problem")
@@ -58,20 +61,23 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def _datasets(args: argparse.Namespace) -> dict[str, Any]:
-    from latro_trl.data.registry import load_named
+    """Each task's test split, loaded through the registry with the options its loader declares."""
+    from latro_trl.data.registry import load_named, source
 
     tasks = [task.strip() for task in args.tasks.split(",") if task.strip()]
-    unknown = set(tasks) - {"gsm8k", "synthetic"}
-    if unknown:
-        raise ValueError(f"unknown --tasks {sorted(unknown)}; choose from gsm8k, synthetic")
-    knobs = {
+    flags = {
+        "answer_format": args.answer_format,
         "seed": args.synthetic_seed,
         "min_steps": args.synthetic_min_steps,
         "max_steps": args.synthetic_max_steps,
         "max_value": args.synthetic_max_value,
     }
-    sizes = {"gsm8k": args.num_gsm8k, "synthetic": args.num_synthetic}
-    return {task: load_named(task, "test", path=args.gsm8k_path, limit=sizes[task], synthetic=knobs) for task in tasks}
+    datasets = {}
+    for task in tasks:
+        entry = source(task)  # an unknown name fails here, with the choices
+        path = args.dataset_path if entry.reads_files else None
+        datasets[task] = load_named(task, "test", path=path, limit=args.max_samples, **entry.pick_options(flags))
+    return datasets
 
 
 def _line(name: str, block: dict[str, Any]) -> str:
@@ -84,6 +90,7 @@ def _line(name: str, block: dict[str, Any]) -> str:
 def main(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
+    from latro_trl.data.registry import task_type
     from latro_trl.evaluation import evaluate, load_model_for_eval
     from latro_trl.evaluation.generation import default_max_new_tokens
 
@@ -101,7 +108,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             model,
             tokenizer,
             dataset,
-            task="number",
+            task=task_type(name),
             num_samples=args.num_samples,
             greedy=not args.no_greedy,
             max_new_tokens=args.max_new_tokens,
