@@ -1,14 +1,21 @@
-"""What the benchmarks share: the model every trainer loads, the data, memory sampling, probes, the environment.
+"""What the benchmarks share: how they read a run's settings, the model every trainer loads, the data, memory
+sampling, probes, the environment.
 
-``step_cost.py``, ``marker_savings.py``, ``natural_lengths.py`` and ``generation_paths.py`` import it (they run as
-scripts from this folder, so ``bench/`` is on the import path).
+Every benchmark reads the run it measures as ``latro train`` does: ``LaTROConfig``'s own fields, through TRL's
+``TrlParser``, beside a small dataclass of what is the benchmark's own (output, steps to time, rounds...), which
+inherits ``latro train``'s data set flags (``--dataset_name``, ``--dataset_path``, ...: ``latro_trl.data.registry``).
+Each benchmark's defaults are a recipe in ``bench/recipes/<script>.yaml``, used when no ``--config`` is given;
+flags override it.
+
+The scripts run from this folder (``python bench/<script>.py``), so Python puts ``bench/`` on the import path and
+``from common import ...`` finds this module.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import ctypes
+import dataclasses
 import datetime
 import gc
 import json
@@ -20,16 +27,86 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_GSM8K = ROOT.parent / "shared" / "data" / "gsm8k" / "test.jsonl"
+from latro_trl.cli.datasets import DatasetArguments
+
+RECIPES = Path(__file__).resolve().parent / "recipes"
 RSS_INTERVAL_S = 0.002
+
+
+# ---------------------------------------------------------------------------------------------------- settings
+
+
+@dataclass
+class BenchArguments(DatasetArguments):
+    """What every benchmark adds to the run's ``LaTROConfig``: the model, the data split, threads, the output.
+
+    The data set flags are ``latro train``'s (``--dataset_name synthetic|gsm8k|arc_challenge|<prompt/answer
+    .jsonl>``, ``--dataset_path`` for a named set's original files, the synthetic generator's knobs).
+    """
+
+    model: str = field(default="tiny", metadata={"help": "tiny (a random Llama) | embedded | a local model folder"})
+    dataset_train_split: str = field(default="train", metadata={"help": "Split the prompts come from."})
+    tiny_hidden_size: int = field(default=32, metadata={"help": "Hidden size of the tiny model."})
+    tiny_layers: int = field(default=2, metadata={"help": "Layers of the tiny model."})
+    threads: int | None = field(default=None, metadata={"help": "torch.set_num_threads (default: torch's choice)."})
+    output: str | None = field(default=None, metadata={"help": "Write the JSON result here."})
+    markdown: bool = field(default=False, metadata={"help": "Print Markdown tables to stdout."})
+    quiet: bool = field(default=False, metadata={"help": "No per-step progress on stderr."})
+
+
+def parse_run(script_type: type, argv: Sequence[str] | None, recipe: str) -> tuple[Any, dict[str, Any]]:
+    """``(script arguments, settings)`` from ``TrlParser((script_type, LaTROConfig))``.
+
+    ``settings`` holds every ``LaTROConfig`` field as the recipe and the flags give it, before the config's
+    ``__post_init__`` derives anything (so :func:`latro_config` can build one config per trainer with overrides).
+    The config is built once here too, so that a wrong setting fails with the config's own message. Without
+    ``--config``, ``bench/recipes/{recipe}`` is used.
+    """
+    from trl import TrlParser
+
+    from latro_trl import LaTROConfig
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--config" not in args:
+        args = ["--config", str(RECIPES / recipe), *args]
+    parser = TrlParser((script_type, LaTROConfig))
+    script_args, _ = parser.parse_args_and_config(args)  # the recipe is now the parser's defaults
+    at = args.index("--config")
+    raw, _ = parser.parse_known_args(args[:at] + args[at + 2 :])
+    names = {f.name for f in dataclasses.fields(LaTROConfig) if f.init}
+    return script_args, {name: value for name, value in vars(raw).items() if name in names}
+
+
+def latro_config(settings: dict[str, Any], **overrides: Any) -> Any:
+    """A ``LaTROConfig`` from :func:`parse_run`'s settings with ``overrides`` (output folder, a run's variant)."""
+    from latro_trl import LaTROConfig
+
+    return LaTROConfig(**{**settings, **overrides})
+
+
+def rloo_config(settings: dict[str, Any], shared: Iterable[str], **overrides: Any) -> Any:
+    """TRL's ``RLOOConfig`` with the ``shared`` fields of ``settings`` and ``overrides``; every other field keeps
+    RLOO's own default (``LaTROConfig`` changes a few defaults: learning rate, batch, K, L, dropout)."""
+    from trl import RLOOConfig
+
+    return RLOOConfig(**{name: settings[name] for name in shared}, **overrides)
+
+
+def prompts_per_step(settings: dict[str, Any]) -> int:
+    """Questions per optimizer step: ``per_device_train_batch_size`` rows hold whole groups of K."""
+    return settings["per_device_train_batch_size"] // settings["num_generations"]
+
+
+def script_settings(script_args: Any, hidden: Iterable[str] = ()) -> dict[str, Any]:
+    """The benchmark's own arguments for the JSON result (``hidden`` left out)."""
+    return {k: v for k, v in dataclasses.asdict(script_args).items() if k not in set(hidden)}
 
 
 # ---------------------------------------------------------------------------------------------------- models, data
@@ -70,19 +147,13 @@ def save_bench_model(name: str, folder: Path, **tiny: int) -> tuple[str, Any, di
     return str(folder), tokenizer, facts
 
 
-def resolve_data(args: argparse.Namespace) -> tuple[Any, str]:
-    """The prompt/answer data set and a description of it."""
-    from latro_trl.data import load_gsm8k, load_synthetic
-
-    wanted = args.data
-    if wanted is None:
-        wanted = str(DEFAULT_GSM8K) if DEFAULT_GSM8K.is_file() else "synthetic"
-    if wanted == "synthetic":
-        dataset, name = load_synthetic("train", n=args.num_prompts, seed=args.seed), "synthetic arithmetic (offline)"
-    else:
-        path = Path(wanted)
-        split = path.stem if path.suffix == ".jsonl" else "test"
-        dataset, name = load_gsm8k(split, path=path, limit=args.num_prompts), f"GSM8K {path}"
+def load_bench_data(args: BenchArguments, rows: int) -> tuple[Any, str]:
+    """The first ``rows`` prompts of ``--dataset_name`` (through ``latro_trl.data.registry``: a ``.jsonl`` name is a
+    prompt/answer file of your own; GSM8K's original files are ``--dataset_name gsm8k --dataset_path <folder or
+    file>``), with only the ``prompt`` and ``answer`` columns, and a description."""
+    dataset = args.load(args.dataset_train_split, rows)
+    where = f" from {args.dataset_path}" if args.dataset_path else ""
+    name = f"{args.dataset_name} ({args.dataset_train_split}){where}"
     return dataset.select_columns(["prompt", "answer"]), name
 
 
@@ -94,38 +165,25 @@ def mib(value: float) -> str:
     return f"{value / 2**20:,.0f}"
 
 
-def base_parser(description: str) -> argparse.ArgumentParser:
-    """The flags every trainer benchmark takes: model, data, K, prompts per step, L, seed, output."""
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--model", default="tiny", help="tiny | embedded | a local model folder")
-    parser.add_argument(
-        "--data",
-        default=None,
-        help=f"'synthetic' (offline arithmetic) or a GSM8K JSONL file; default {DEFAULT_GSM8K} when present",
-    )
-    parser.add_argument("--num_generations", type=int, default=4, help="K, rationales per prompt")
-    parser.add_argument("--prompts_per_step", type=int, default=2, help="prompts per optimizer step (questions)")
-    parser.add_argument("--max_completion_length", type=int, default=64, help="L, generated tokens per sequence")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
-    parser.add_argument("--output", type=Path, default=None, help="write the JSON result here")
-    parser.add_argument("--markdown", action="store_true", help="print Markdown tables to stdout")
-    parser.add_argument("--quiet", action="store_true", help="no per-step progress on stderr")
-    return parser
-
-
-def run_and_report(args: argparse.Namespace, run: Callable, markdown: Callable) -> dict[str, Any]:
+def run_and_report(
+    args: BenchArguments, settings: dict[str, Any], run: Callable[..., dict[str, Any]], markdown: Callable
+) -> dict[str, Any]:
     """Run a benchmark; write its JSON to ``--output`` and print its Markdown with ``--markdown``."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = run(args)
-    if args.output is not None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(result, indent=2) + "\n")
+    result = run(args, settings)
+    write_json(args.output, result)
     if args.markdown:
         print(markdown(result))
     return result
+
+
+def write_json(path: str | None, result: dict[str, Any], indent: int = 2) -> None:
+    """Write ``result`` to ``path`` (folders made as needed); nothing when ``path`` is ``None``."""
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(result, indent=indent) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------------- measurement

@@ -1,6 +1,6 @@
 """Generation alone: transformers' ``generate`` against ``latro_trl.sampling.sample_pruned``, on the same prompts.
 
-    python bench/generation_paths.py --model embedded --max_new_tokens 128 --repeats 3 \\
+    python bench/generation_paths.py --model embedded --max_completion_length 128 --repeats 3 \\
         --output bench/results/generation_paths_l128.json
 
 Each repeat runs every mode once, in an order rotated by the repeat, all with the same seed, on P synthetic
@@ -16,29 +16,36 @@ generation config hidden, stop markers as a stopping criterion):
 Reports each mode's median seconds, decode steps, generated tokens per row and ms per decode step, and the cost of
 one bare decoding step (the model's forward on one new token per row, KV cache of the prompt) at 1, 2, 4 and P x K
 rows: what dropping rows can save at most on the machine at hand.
+
+Settings: ``LaTROConfig``'s ``num_generations`` (K), ``per_device_train_batch_size`` (the P x K rows) and
+``max_completion_length`` (the limit), and the benchmark's own (``GenerationPathsArguments``), parsed by TRL's
+``TrlParser``; defaults in ``bench/recipes/generation_paths.yaml``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import time
-from pathlib import Path
+from dataclasses import dataclass, field
+
+from common import (
+    BenchArguments,
+    load_bench_data,
+    load_bench_model,
+    parse_run,
+    prompts_per_step,
+    script_settings,
+    write_json,
+)
 
 MODES = ("generate_forced", "sampler_forced", "generate", "sampler_kept", "sampler_pruned")
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="embedded", help="embedded, tiny, or a model folder")
-    parser.add_argument("--num_generations", type=int, default=4)
-    parser.add_argument("--prompts", type=int, default=2)
-    parser.add_argument("--max_new_tokens", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--output", default=None)
-    return parser.parse_args(argv)
+@dataclass
+class GenerationPathsArguments(BenchArguments):
+    """What the generation benchmark adds to the run's settings: how many repeats of every mode."""
+
+    repeats: int = field(default=3, metadata={"help": "Calls of every mode, in an order rotated by the repeat."})
 
 
 def decode_step_ms(model, input_ids, attention_mask, steps: int = 24) -> dict[int, float]:
@@ -68,31 +75,30 @@ def decode_step_ms(model, input_ids, attention_mask, steps: int = 24) -> dict[in
 
 def main(argv=None) -> dict:
     import torch
-    from common import load_bench_model
     from transformers import GenerationConfig, StoppingCriteriaList, StopStringCriteria
     from trl.trainer.utils import pad
 
-    from latro_trl.data import load_synthetic
     from latro_trl.evaluation.generation import hide_model_generation_config
     from latro_trl.markers import STOP_MARKERS
     from latro_trl.sampling import sample_pruned
 
-    args = parse_args(argv)
-    torch.set_num_threads(args.threads)
-    model, tokenizer, _ = load_bench_model(args.model)
+    args, settings = parse_run(GenerationPathsArguments, argv, "generation_paths.yaml")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model, tokenizer, _ = load_bench_model(args.model, args.tiny_hidden_size, args.tiny_layers)
     model.eval()
-    questions = load_synthetic("train", n=args.prompts, seed=0, min_steps=1, max_steps=2)["prompt"]
+    questions = load_bench_data(args, prompts_per_step(settings))[0]["prompt"]
     rows = [
         torch.tensor(tokenizer.apply_chat_template(q, add_generation_prompt=True, return_dict=True)["input_ids"])
         for q in questions
-        for _ in range(args.num_generations)
+        for _ in range(settings["num_generations"])
     ]
     # Left-padded as the trainer pads its prompts (TRL's pad).
     input_ids = pad(rows, padding_value=tokenizer.pad_token_id, padding_side="left")
     attention_mask = pad([torch.ones_like(t) for t in rows], padding_value=0, padding_side="left")
     markers = StoppingCriteriaList([StopStringCriteria(tokenizer, list(STOP_MARKERS))])
     ends = [tokenizer.eos_token_id]  # the end of a chat turn for the models here (<|im_end|>)
-    limit = args.max_new_tokens
+    limit = settings["max_completion_length"]
 
     def config(forced: bool) -> GenerationConfig:
         return GenerationConfig(
@@ -155,15 +161,14 @@ def main(argv=None) -> dict:
             "mean_generated_tokens_per_row": statistics.fmean(t for r in results for t in r["lengths"]),
             "ms_per_decode_step": 1000 * statistics.fmean(r["seconds"] / r["decode_steps"] for r in results),
         }
+    shared = {name: settings[name] for name in ("num_generations", "per_device_train_batch_size")}
     result = {
-        "settings": vars(args),
+        "settings": {**script_settings(args), **shared, "max_new_tokens": limit},
         "modes": summary,
         "decode_step_ms_by_rows": decode_step_ms(model, input_ids, attention_mask),
         "runs": measured,
     }
-    if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(json.dumps(result, indent=1))
+    write_json(args.output, result, indent=1)
     print("bare decode step, ms by rows:", result["decode_step_ms_by_rows"])
     for mode, row in summary.items():
         print(

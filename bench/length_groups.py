@@ -14,52 +14,46 @@ by the repeat:
 It reports the positions each setting computes (rows x width, summed over its forward passes), the median seconds of
 each pass and the paired ratios (groups / one pass, same batch, adjacent in time). Same weights and the same batches
 for both settings, so only the grouping differs.
+
+Settings: ``LaTROConfig``'s fields (``--length_groups`` is the setting compared with 1; ``per_device_train_batch_size``
+the rows of a generation batch) and the benchmark's own (``LengthGroupsArguments``), parsed by TRL's ``TrlParser``;
+defaults in ``bench/recipes/length_groups.yaml``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import time
-from pathlib import Path
+from dataclasses import dataclass, field
+from typing import Any
+
+from common import (
+    BenchArguments,
+    latro_config,
+    load_bench_data,
+    load_bench_model,
+    parse_run,
+    prompts_per_step,
+    script_settings,
+    write_json,
+)
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="embedded", help="embedded, tiny, or a model folder")
-    parser.add_argument("--num_generations", type=int, default=4)
-    parser.add_argument("--prompts", type=int, default=2, help="questions per generation batch")
-    parser.add_argument("--max_completion_length", type=int, default=128)
-    parser.add_argument("--groups", type=int, default=4, help="length_groups to compare with 1")
-    parser.add_argument("--batches", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--output", default=None)
-    return parser.parse_args(argv)
+@dataclass
+class LengthGroupsArguments(BenchArguments):
+    """What the length-groups benchmark adds to the run's settings: how many batches and repeats."""
+
+    batches: int = field(default=3, metadata={"help": "Generation batches sampled."})
+    repeats: int = field(default=3, metadata={"help": "Timings of both settings per batch."})
 
 
-def build_trainer(args: argparse.Namespace, output_dir: str):
-    from common import load_bench_model
+def build_trainer(args: LengthGroupsArguments, settings: dict[str, Any], output_dir: str):
+    from latro_trl import LaTROTrainer
 
-    from latro_trl import LaTROConfig, LaTROTrainer
-    from latro_trl.data import load_synthetic
-
-    model, tokenizer, description = load_bench_model(args.model)
-    per_batch = args.prompts * args.num_generations
-    dataset = load_synthetic("train", n=args.prompts * args.batches, seed=0, min_steps=1, max_steps=2)
-    config = LaTROConfig(
-        output_dir=output_dir,
-        num_generations=args.num_generations,
-        per_device_train_batch_size=per_batch,
-        max_completion_length=args.max_completion_length,
-        beta=0.05,
-        report_to="none",
-        bf16=False,
-    )
-    trainer = LaTROTrainer(
-        model=model, args=config, train_dataset=dataset.select_columns(["prompt", "answer"]), processing_class=tokenizer
-    )
+    model, tokenizer, description = load_bench_model(args.model, args.tiny_hidden_size, args.tiny_layers)
+    dataset, _ = load_bench_data(args, prompts_per_step(settings) * args.batches)
+    config = latro_config(settings, output_dir=output_dir)
+    trainer = LaTROTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer)
     return trainer, dataset, description
 
 
@@ -81,13 +75,15 @@ def time_passes(trainer, batch: dict, groups: int, counted: list[int]) -> dict:
     return {"reference_s": reference_s, "training_s": training_s, "positions": reference_positions}
 
 
-def run(args: argparse.Namespace) -> dict:
+def run(args: LengthGroupsArguments, settings: dict[str, Any]) -> dict:
     import tempfile
 
     import torch
 
-    torch.set_num_threads(args.threads)
-    trainer, dataset, description = build_trainer(args, tempfile.mkdtemp(prefix="bench_groups_"))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    trainer, dataset, description = build_trainer(args, settings, tempfile.mkdtemp(prefix="bench_groups_"))
+    prompts, groups, k = prompts_per_step(settings), settings["length_groups"], settings["num_generations"]
     counted: list[int] = []
     forward = trainer._get_per_token_logps_and_entropies
 
@@ -97,11 +93,11 @@ def run(args: argparse.Namespace) -> dict:
 
     trainer._get_per_token_logps_and_entropies = counting
     trainer.model.train()
-    settings = (1, args.groups)
-    measured = {groups: [] for groups in settings}
+    compared = (1, groups)
+    measured = {setting: [] for setting in compared}
     batches = []
     for index in range(args.batches):
-        rows = [dataset[index * args.prompts + q] for q in range(args.prompts) for _ in range(args.num_generations)]
+        rows = [dataset[index * prompts + q] for q in range(prompts) for _ in range(k)]
         torch.manual_seed(index)
         batch = trainer._generate_and_score_completions([{"prompt": r["prompt"], "answer": r["answer"]} for r in rows])
         completion = batch["completion_mask"].sum(1)
@@ -109,10 +105,13 @@ def run(args: argparse.Namespace) -> dict:
             {"completion_lengths": completion.tolist(), "padded_width": int(batch["completion_ids"].size(1))}
         )
         for repeat in range(args.repeats):
-            for groups in settings if repeat % 2 == 0 else reversed(settings):
-                measured[groups].append({"batch": index, **time_passes(trainer, batch, groups, counted)})
+            for setting in compared if repeat % 2 == 0 else reversed(compared):
+                measured[setting].append({"batch": index, **time_passes(trainer, batch, setting, counted)})
             print(f"batch {index + 1}/{args.batches} repeat {repeat + 1}/{args.repeats}", flush=True)
-    return {"model": description, "settings": vars(args), "batches": batches, **summarize(measured, args.groups)}
+    shared = {name: settings[name] for name in ("num_generations", "per_device_train_batch_size",
+                                                 "max_completion_length", "length_groups", "beta")}  # fmt: skip
+    result_settings = {**script_settings(args), **shared}
+    return {"model": description, "settings": result_settings, "batches": batches, **summarize(measured, groups)}
 
 
 def summarize(measured: dict[int, list[dict]], groups: int) -> dict:
@@ -138,13 +137,14 @@ def summarize(measured: dict[int, list[dict]], groups: int) -> dict:
 
 
 def main(argv=None) -> dict:
-    args = parse_args(argv)
-    result = run(args)
-    if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(json.dumps(result, indent=1))
-    for name, value in result[f"ratios_{args.groups}_groups_to_one_pass"].items():
-        print(f"{args.groups} groups / one pass, {name}: {value:.3f}")
+    args, settings = parse_run(LengthGroupsArguments, argv, "length_groups.yaml")
+    if not settings["length_groups"] or settings["length_groups"] < 2:
+        raise ValueError("--length_groups is the setting compared with one padded pass: set it to 2 or more.")
+    result = run(args, settings)
+    write_json(args.output, result, indent=1)
+    groups = settings["length_groups"]
+    for name, value in result[f"ratios_{groups}_groups_to_one_pass"].items():
+        print(f"{groups} groups / one pass, {name}: {value:.3f}")
     return result
 
 

@@ -5,8 +5,12 @@ steps), K, L and beta, calls ``trainer.train()`` for ``--steps`` optimizer steps
 ``step_time``, the generated tokens per row (``completions/mean_length``) and the process's peak RSS. Rows stop where
 each trainer stops them by default: LaTRO at its stop markers or end of turn, RLOO at end of turn or L.
 
-    python bench/natural_lengths.py --model embedded --max_completion_length 128 --rounds 3 --steps 4 \\
+    python bench/natural_lengths.py --model embedded --max_completion_length 128 --rounds 3 --max_steps 4 \\
         --output bench/results/natural_l128.json
+
+Settings: ``LaTROConfig``'s fields (``--max_steps`` is the optimizer steps per process) and the benchmark's own
+(``NaturalLengthsArguments``), parsed by TRL's ``TrlParser``; defaults in ``bench/recipes/natural_lengths.yaml``.
+RLOO takes the fields in ``SHARED_WITH_RLOO`` from them and keeps its own defaults for the rest.
 
 Runs:
 - ``latro``: LaTROTrainer, defaults (which sample with ``latro_trl.sampling.sample_pruned``: finished rows leave the
@@ -26,42 +30,64 @@ are left out) and the ratios to ``rloo``. Numbers belong in docs/performance.md 
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
 import statistics
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from common import save_bench_model
+from common import (
+    BenchArguments,
+    latro_config,
+    load_bench_data,
+    parse_run,
+    prompts_per_step,
+    rloo_config,
+    save_bench_model,
+    script_settings,
+    write_json,
+)
 
 # Each LaTRO run: its config changes from the defaults.
 LATRO_RUNS = {"latro": {}, "latro_one_pass": {"length_groups": 1}, "latro_generate": {"prune_finished_rows": False}}
 RUNS = (*LATRO_RUNS, "rloo", "rloo_control")
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="embedded", help="embedded, tiny, or a model folder")
-    parser.add_argument("--num_generations", type=int, default=4)
-    parser.add_argument("--prompts_per_step", type=int, default=2)
-    parser.add_argument("--max_completion_length", type=int, default=128)
-    parser.add_argument("--beta", type=float, default=0.05)
-    parser.add_argument("--steps", type=int, default=4, help="optimizer steps per process")
-    parser.add_argument("--warmup", type=int, default=1, help="steps left out of each process's median")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--output", default=None, help="write the JSON result here")
-    parser.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS), help="which runs (rloo always)")
-    parser.add_argument(
-        "--summarize", default=None, help="recompute the summary of a saved JSON result (into --output if given)"
+# The fields both trainers take from the run's settings; every other field keeps each trainer's own default.
+SHARED_WITH_RLOO = (
+    "num_generations",
+    "per_device_train_batch_size",
+    "max_completion_length",
+    "beta",
+    "max_steps",
+    "logging_steps",
+    "report_to",
+    "save_strategy",
+    "seed",
+    "shuffle_dataset",
+    "bf16",
+)
+HIDDEN = ("worker", "model_dir", "summarize")
+
+
+@dataclass
+class NaturalLengthsArguments(BenchArguments):
+    """What the natural-length benchmark adds to the run's settings: rounds, which runs, the steps left out."""
+
+    warmup: int = field(default=1, metadata={"help": "Steps left out of each process's median."})
+    rounds: int = field(default=3, metadata={"help": "Processes per run, in an order rotated by the round."})
+    runs: list[str] = field(
+        default_factory=lambda: list(RUNS), metadata={"help": "Which runs (rloo always).", "choices": RUNS}
     )
-    parser.add_argument("--worker", choices=RUNS, default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--model_dir", default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    summarize: str | None = field(
+        default=None, metadata={"help": "Recompute the summary of a saved JSON result (into --output if given)."}
+    )
+    worker: str | None = field(default=None, metadata={"help": "(internal) run one process of this run."})
+    model_dir: str | None = field(default=None, metadata={"help": "(internal) the saved model."})
 
 
 def correct_answer(completions, answer, **kwargs) -> list[float]:
@@ -72,43 +98,26 @@ def correct_answer(completions, answer, **kwargs) -> list[float]:
     return [float(numbers_match(str(extract_number(text)), gold)) for text, gold in zip(texts, answer, strict=True)]
 
 
-def run_worker(args: argparse.Namespace) -> dict:
+def run_worker(args: NaturalLengthsArguments, settings: dict[str, Any]) -> dict:
     import torch
     from transformers import AutoTokenizer
 
-    from latro_trl import LaTROConfig, LaTROTrainer
-    from latro_trl.data import load_synthetic
+    from latro_trl import LaTROTrainer
 
     torch.set_num_threads(args.threads)
     tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
-    per_step = args.prompts_per_step
-    dataset = load_synthetic("train", n=per_step * args.steps, seed=0, min_steps=1, max_steps=2)
-    common = dict(
-        output_dir=tempfile.mkdtemp(prefix=f"bench_{args.worker}_"),
-        num_generations=args.num_generations,
-        per_device_train_batch_size=per_step * args.num_generations,
-        max_completion_length=args.max_completion_length,
-        beta=args.beta,
-        max_steps=args.steps,
-        logging_steps=1,
-        report_to="none",
-        save_strategy="no",
-        seed=args.seed,
-        shuffle_dataset=False,
-        bf16=False,
-    )
+    dataset, _ = load_bench_data(args, prompts_per_step(settings) * settings["max_steps"])
+    output_dir = tempfile.mkdtemp(prefix=f"bench_{args.worker}_")
     if args.worker in LATRO_RUNS:
-        config = LaTROConfig(**common, **LATRO_RUNS[args.worker])
-        trainer = LaTROTrainer(
-            model=args.model_dir, args=config, train_dataset=dataset.select_columns(["prompt", "answer"]),
-            processing_class=tokenizer,
-        )  # fmt: skip
+        config = latro_config(settings, output_dir=output_dir, **LATRO_RUNS[args.worker])
+        trainer = LaTROTrainer(model=args.model_dir, args=config, train_dataset=dataset, processing_class=tokenizer)
     else:
-        from trl import RLOOConfig, RLOOTrainer
+        from trl import RLOOTrainer
 
         trainer = RLOOTrainer(
-            model=args.model_dir, reward_funcs=correct_answer, args=RLOOConfig(**common),
-            train_dataset=dataset.select_columns(["prompt", "answer"]), processing_class=tokenizer,
+            model=args.model_dir, reward_funcs=correct_answer,
+            args=rloo_config(settings, SHARED_WITH_RLOO, output_dir=output_dir), train_dataset=dataset,
+            processing_class=tokenizer,
         )  # fmt: skip
     generation_s = _time_generation(trainer)
     trainer.train()
@@ -186,15 +195,13 @@ def paired_step_ratios(results: list[dict], base: list[dict]) -> dict:
 
 def _write(path: str | None, result: dict) -> None:
     """Save after every process too, so that an interrupted run keeps what it measured."""
-    if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(result, indent=1))
+    write_json(path, result, indent=1)
 
 
 def main(argv=None) -> dict:
-    args = parse_args(argv)
+    args, config = parse_run(NaturalLengthsArguments, argv, "natural_lengths.yaml")
     if args.worker:
-        print(json.dumps(run_worker(args)))
+        print(json.dumps(run_worker(args, config)))
         return {}
     if args.summarize:
         saved = json.loads(Path(args.summarize).read_text())
@@ -202,9 +209,8 @@ def main(argv=None) -> dict:
         _write(args.output, result)
         _report(result)
         return result
-    settings = {
-        key: value for key, value in vars(args).items() if key not in ("worker", "model_dir", "seed", "summarize")
-    }
+    shared = {name: config[name] for name in SHARED_WITH_RLOO if name != "seed"}  # seed: the round's number
+    settings = {**script_settings(args, HIDDEN), **shared}
     names = [name for name in RUNS if name in args.runs or name == "rloo"]
     runs: dict[str, list[dict]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory(prefix="bench_natural_") as workdir:

@@ -28,7 +28,8 @@ What one run does (``--model tiny|embedded|<path>``):
    trainers live in one process, the absolute numbers include every trainer; each trainer's own peak is estimated
    as its resident state (policy, reference and optimizer tensors) plus its transient peak.
 
-Example::
+Settings: ``LaTROConfig``'s fields and the benchmark's own (``StepCostArguments``), parsed by TRL's ``TrlParser``;
+defaults in ``bench/recipes/step_cost.yaml`` (used when no ``--config`` is given). Example::
 
     python bench/step_cost.py --model embedded --steps 6 --warmup 1 --output bench/results/embedded.json --markdown
 
@@ -44,19 +45,26 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from common import (
+    RECIPES,
     RSS_INTERVAL_S,
+    BenchArguments,
     MemoryMonitor,
     TrainerProbe,
-    base_parser,
     environment,
+    latro_config,
+    load_bench_data,
     median,
     mib,
-    resolve_data,
+    parse_run,
+    prompts_per_step,
+    rloo_config,
     run_and_report,
     save_bench_model,
 )
@@ -99,44 +107,85 @@ def zero_reward(completions: list, **kwargs: Any) -> list[float]:
     return [0.0] * len(completions)
 
 
+# The fields both trainers take from the run's settings (the rest: each trainer's own default); the script sets
+# max_steps (warmup + steps), bf16, the forced lengths and the output folders.
+SHARED_WITH_RLOO = (
+    "num_generations",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "max_completion_length",
+    "beta",
+    "learning_rate",
+    "seed",
+    "temperature",
+    "disable_dropout",
+    "gradient_checkpointing",
+    "report_to",
+    "save_strategy",
+    "logging_steps",
+    "use_vllm",
+)
+
+
+def forced_length(settings: dict[str, Any]) -> dict[str, Any]:
+    """Every row generates exactly ``max_completion_length`` tokens (for LaTRO, with its marker stop off too)."""
+    kwargs = dict(settings.get("generation_kwargs") or {})
+    return {"generation_kwargs": {**kwargs, "min_new_tokens": settings["max_completion_length"]}}
+
+
+def resolve_bf16(settings: dict[str, Any], device: torch.device) -> bool:
+    """``bf16`` as set, or (unset) on a CUDA device that has it; one value for both trainers (RLOOConfig's own
+    default would turn it on wherever fp16 is off, a CPU included)."""
+    if settings.get("bf16") is not None:
+        return bool(settings["bf16"])
+    return device.type == "cuda" and torch.cuda.is_bf16_supported()
+
+
 def common_config(args: argparse.Namespace, output_dir: Path, bf16: bool) -> dict[str, Any]:
-    """Settings shared by every trainer of a run."""
-    length = args.max_completion_length
-    return {
-        "output_dir": str(output_dir),
+    """Settings shared by every trainer, from an argparse namespace (``num_generations``, ``prompts_per_step``,
+    ``max_completion_length``, ``beta``, ``learning_rate``, ``seed``, ``warmup``, ``steps``): this benchmark's
+    recipe with those values, forced lengths included. Kept for ``gpu_check.py``, which parses its own flags."""
+    recipe = yaml.safe_load((RECIPES / "step_cost.yaml").read_text())
+    settings = {name: recipe[name] for name in SHARED_WITH_RLOO if name in recipe}
+    settings |= {
         "num_generations": args.num_generations,
         "per_device_train_batch_size": args.prompts_per_step * args.num_generations,
-        "gradient_accumulation_steps": 1,
-        "max_completion_length": length,
-        "generation_kwargs": {"min_new_tokens": length},
+        "max_completion_length": args.max_completion_length,
         "beta": args.beta,
         "learning_rate": args.learning_rate,
-        "max_steps": args.warmup + args.steps,
         "seed": args.seed,
-        "temperature": 1.0,
-        "disable_dropout": True,
-        "gradient_checkpointing": False,
+    }
+    return {
+        "output_dir": str(output_dir),
+        **settings,
+        **forced_length(settings),
+        "max_steps": args.warmup + args.steps,
         "bf16": bf16,
-        "report_to": "none",
-        "save_strategy": "no",
-        "logging_steps": 1,
-        "use_vllm": False,
     }
 
 
 def build_trainers(
-    args: argparse.Namespace, model_path: str, tokenizer: Any, dataset: Any, workdir: Path, bf16: bool
+    args: StepCostArguments,
+    settings: dict[str, Any],
+    model_path: str,
+    tokenizer: Any,
+    dataset: Any,
+    workdir: Path,
+    bf16: bool,
 ) -> dict[str, Any]:
     """The trainers to compare, keyed ``latro``, ``latro_separate_scoring`` and ``rloo``."""
-    from trl import RLOOConfig, RLOOTrainer
+    from trl import RLOOTrainer
 
-    from latro_trl import LaTROConfig, LaTROTrainer
+    from latro_trl import LaTROTrainer
 
+    run = {**forced_length(settings), "max_steps": args.warmup + args.steps, "bf16": bf16}
     trainers: dict[str, Any] = {}
-    for mode in args.latro_modes:
+    for mode in args.modes:
         name = LATRO_MODES[mode]
-        config = LaTROConfig(
-            **common_config(args, workdir / name, bf16),
+        config = latro_config(
+            settings,
+            **run,
+            output_dir=str(workdir / name),
             stop_generation_at_markers=False,
             score_with_training_pass=mode == "train-pass",
         )
@@ -144,7 +193,7 @@ def build_trainers(
             model=model_path, args=config, train_dataset=dataset, processing_class=copy.deepcopy(tokenizer)
         )
     if not args.skip_rloo:
-        config = RLOOConfig(**common_config(args, workdir / "rloo", bf16))
+        config = rloo_config(settings, SHARED_WITH_RLOO, **run, output_dir=str(workdir / "rloo"))
         trainers["rloo"] = RLOOTrainer(
             model=model_path,
             reward_funcs=zero_reward,
@@ -407,21 +456,23 @@ def reference_scheme_estimate(summaries: dict[str, dict[str, Any]]) -> dict[str,
     return out
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: StepCostArguments, settings: dict[str, Any]) -> dict[str, Any]:
     """Build the trainers, alternate their steps, and summarise."""
     from transformers import set_seed
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    bf16 = args.bf16 == "true" or (args.bf16 == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
-    set_seed(args.seed)
+    bf16 = resolve_bf16(settings, device)
+    set_seed(settings["seed"])
+    prompts = prompts_per_step(settings)
+    length = settings["max_completion_length"]
     with tempfile.TemporaryDirectory(prefix="latro-bench-") as tmp:
         workdir = Path(tmp)
         model_path, tokenizer, model_facts = save_bench_model(
             args.model, workdir / "model", tiny_hidden_size=args.tiny_hidden_size, tiny_layers=args.tiny_layers
         )
-        dataset, data_name = resolve_data(args)
+        dataset, data_name = load_bench_data(args, max(prompts * (args.steps + args.warmup), 8))
         start = time.perf_counter()
-        trainers = build_trainers(args, model_path, tokenizer, dataset, workdir, bf16)
+        trainers = build_trainers(args, settings, model_path, tokenizer, dataset, workdir, bf16)
         build_s = time.perf_counter() - start
         memory = MemoryMonitor(device)
         drivers = {name: StepDriver(name, trainer, memory) for name, trainer in trainers.items()}
@@ -449,16 +500,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "model": args.model,
             "model_facts": model_facts,
             "data": data_name,
-            "num_generations": args.num_generations,
-            "prompts_per_step": args.prompts_per_step,
-            "sequences_per_step": args.num_generations * args.prompts_per_step,
-            "max_completion_length": args.max_completion_length,
-            "forced_generated_length": args.max_completion_length,
+            "num_generations": settings["num_generations"],
+            "prompts_per_step": prompts,
+            "sequences_per_step": settings["per_device_train_batch_size"],
+            "max_completion_length": length,
+            "forced_generated_length": length,
             "steps": args.steps,
             "warmup": args.warmup,
-            "beta": args.beta,
-            "learning_rate": args.learning_rate,
-            "seed": args.seed,
+            "beta": settings["beta"],
+            "learning_rate": settings["learning_rate"],
+            "seed": settings["seed"],
             "bf16": bf16,
             "generation_backend": "transformers generate (no vLLM, no continuous batching)",
             "rss_interval_s": RSS_INTERVAL_S,
@@ -468,8 +519,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "mean_lengths": lengths,
             "equal": len(set(lengths.values())) == 1,
             "all_at_limit": all(
-                s["min_generated_length"] == s["max_generated_length"] == args.max_completion_length
-                for s in summaries.values()
+                s["min_generated_length"] == s["max_generated_length"] == length for s in summaries.values()
             ),
         },
         "trainers": summaries,
@@ -573,35 +623,32 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = base_parser(__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=6, help="measured steps per trainer")
-    parser.add_argument("--warmup", type=int, default=1, help="warm-up steps per trainer (not measured)")
-    parser.add_argument("--beta", type=float, default=0.05, help="KL coefficient, the same for both (> 0: reference)")
-    parser.add_argument("--learning_rate", type=float, default=1e-6)
-    parser.add_argument(
-        "--latro_modes",
+@dataclass
+class StepCostArguments(BenchArguments):
+    """What the step benchmark adds to the run's settings: how many steps, which trainers."""
+
+    steps: int = field(default=6, metadata={"help": "Measured steps per trainer."})
+    warmup: int = field(default=1, metadata={"help": "Warm-up steps per trainer (not measured)."})
+    latro_modes: str = field(
         default="train-pass,separate",
-        help="comma-separated: train-pass (score_with_training_pass=True), separate (False)",
+        metadata={"help": "Comma-separated: train-pass (score_with_training_pass=True), separate (False)."},
     )
-    parser.add_argument("--skip_rloo", action="store_true", help="run LaTRO only")
-    parser.add_argument("--bf16", choices=("auto", "true", "false"), default="auto", help="auto: on CUDA with bf16")
-    parser.add_argument("--tiny_hidden_size", type=int, default=32)
-    parser.add_argument("--tiny_layers", type=int, default=2)
-    args = parser.parse_args(argv)
-    args.latro_modes = [mode.strip() for mode in args.latro_modes.split(",") if mode.strip()]
-    unknown = set(args.latro_modes) - set(LATRO_MODES)
-    if unknown:
-        parser.error(f"unknown --latro_modes {sorted(unknown)}; choose from {sorted(LATRO_MODES)}")
-    if args.steps < 1 or args.warmup < 0:
-        parser.error("--steps must be >= 1 and --warmup >= 0")
-    args.num_prompts = max(args.prompts_per_step * (args.steps + args.warmup), args.prompts_per_step, 8)
-    return args
+    skip_rloo: bool = field(default=False, metadata={"help": "Run LaTRO only."})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.modes = [mode.strip() for mode in self.latro_modes.split(",") if mode.strip()]
+        unknown = set(self.modes) - set(LATRO_MODES)
+        if unknown:
+            raise ValueError(f"unknown --latro_modes {sorted(unknown)}; choose from {sorted(LATRO_MODES)}")
+        if self.steps < 1 or self.warmup < 0:
+            raise ValueError("--steps must be >= 1 and --warmup >= 0")
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the benchmark; write JSON to ``--output`` and print Markdown with ``--markdown``. Returns the result."""
-    return run_and_report(parse_args(argv), run, markdown)
+    args, settings = parse_run(StepCostArguments, argv, "step_cost.yaml")
+    return run_and_report(args, settings, run, markdown)
 
 
 if __name__ == "__main__":

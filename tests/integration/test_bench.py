@@ -40,9 +40,9 @@ def test_step_benchmark_writes_expected_json(bench: ModuleType, tmp_path: Path) 
     bench.main(
         [
             "--model", "tiny",
-            "--data", "synthetic",
+            "--dataset_name", "synthetic",
             "--num_generations", "2",
-            "--prompts_per_step", "1",
+            "--per_device_train_batch_size", "2",
             "--max_completion_length", str(length),
             "--steps", "1",
             "--warmup", "0",
@@ -87,7 +87,7 @@ def test_natural_lengths_benchmark_runs_every_trainer_and_reports_ratios(tmp_pat
     module = _load_script("natural_lengths")
     output = tmp_path / "natural.json"
     module.main(
-        ["--model", "tiny", "--max_completion_length", "8", "--steps", "2", "--warmup", "1", "--rounds", "1",
+        ["--model", "tiny", "--max_completion_length", "8", "--max_steps", "2", "--warmup", "1", "--rounds", "1",
          "--threads", "1", "--output", str(output)]
     )  # fmt: skip
     result = json.loads(output.read_text())
@@ -122,7 +122,7 @@ def test_generation_paths_benchmark_times_every_mode(tmp_path: Path) -> None:
     module = _load_script("generation_paths")
     output = tmp_path / "paths.json"
     module.main(
-        ["--model", "tiny", "--max_new_tokens", "6", "--repeats", "1", "--threads", "1", "--output", str(output)]
+        ["--model", "tiny", "--max_completion_length", "6", "--repeats", "1", "--threads", "1", "--output", str(output)]
     )
     result = json.loads(output.read_text())
     modes = result["modes"]
@@ -132,20 +132,6 @@ def test_generation_paths_benchmark_times_every_mode(tmp_path: Path) -> None:
         assert modes[forced]["median_decode_steps"] == 6 and modes[forced]["mean_generated_tokens_per_row"] == 6
     for mode, row in modes.items():
         assert row["median_seconds"] > 0 and 0 < row["mean_generated_tokens_per_row"] <= 6, mode
-
-
-def test_marker_savings_compares_the_three_generation_modes(tmp_path: Path) -> None:
-    module = _load_script("marker_savings")
-    output = tmp_path / "markers.json"
-    module.main(
-        ["--model", "tiny", "--data", "synthetic", "--prompts_per_step", "2", "--num_generations", "2",
-         "--max_completion_length", "8", "--repeats", "1", "--warmup", "0", "--quiet", "--output", str(output)]
-    )  # fmt: skip
-    result = json.loads(output.read_text())
-    assert set(result["modes"]) == {"stop_at_markers", "stop_at_eos", "full_limit"}
-    assert result["modes"]["full_limit"]["mean_generated_tokens"] == 8  # forced to the limit
-    assert result["savings"]["marker_rows_are_prefixes_of_eos_rows"] == 1.0  # same draws, cut earlier
-    assert "| stop_at_markers |" in module.markdown(result)
 
 
 def test_length_groups_benchmark_times_both_settings_on_the_same_batches(tmp_path: Path) -> None:
@@ -162,3 +148,34 @@ def test_length_groups_benchmark_times_both_settings_on_the_same_batches(tmp_pat
     ratios = result["ratios_4_groups_to_one_pass"]
     assert 0 < ratios["positions"] <= 1  # groups never compute more positions than the padded pass
     assert ratios["training_pass_paired_median"] > 0 and ratios["reference_pass_paired_median"] > 0
+
+
+def test_no_benchmark_flag_redeclares_a_config_field() -> None:
+    """The benchmarks read the run's settings as LaTROConfig's own flags; their dataclasses add only their own."""
+    from dataclasses import fields
+
+    from latro_trl import LaTROConfig
+
+    config_fields = {f.name for f in fields(LaTROConfig)}
+    scripts = {"step_cost": "StepCostArguments", "natural_lengths": "NaturalLengthsArguments",
+               "length_groups": "LengthGroupsArguments", "generation_paths": "GenerationPathsArguments"}  # fmt: skip
+    for script, name in scripts.items():
+        own = {f.name for f in fields(getattr(_load_script(script), name))}
+        assert not own & config_fields, (script, own & config_fields)
+
+
+def test_every_recipe_parses_and_a_jsonl_name_is_a_prompt_answer_file(tmp_path: Path) -> None:
+    common = _load_script("common")
+    for recipe in sorted((BENCH / "recipes").glob("*.yaml")):
+        script = _load_script(recipe.stem)
+        dataclass_type = next(v for k, v in vars(script).items() if k.endswith("Arguments") and k != "BenchArguments")
+        args, settings = common.parse_run(dataclass_type, ["--config", str(recipe)], recipe.name)
+        assert common.latro_config(settings, output_dir=str(tmp_path)).num_generations == 4, recipe.name
+    # One meaning per path: a .jsonl given as the data set's name is read as prompt/answer rows (as `latro train`
+    # reads it); GSM8K's original files are --dataset_name gsm8k --dataset_path <file or folder>.
+    path = tmp_path / "mine.jsonl"
+    path.write_text("".join(json.dumps({"prompt": f"q{i}", "answer": str(i), "extra": 0}) + "\n" for i in range(3)))
+    step_cost = _load_script("step_cost")
+    args, _ = common.parse_run(step_cost.StepCostArguments, ["--dataset_name", str(path)], "step_cost.yaml")
+    dataset, name = common.load_bench_data(args, 2)
+    assert dataset.column_names == ["prompt", "answer"] and dataset["answer"] == ["0", "1"] and str(path) in name
