@@ -152,8 +152,11 @@ def load_bench_data(args: BenchArguments, rows: int) -> tuple[Any, str]:
     prompt/answer file of your own; GSM8K's original files are ``--dataset_name gsm8k --dataset_path <folder or
     file>``), with only the ``prompt`` and ``answer`` columns, and a description."""
     dataset = args.load(args.dataset_train_split, rows)
-    where = f" from {args.dataset_path}" if args.dataset_path else ""
-    name = f"{args.dataset_name} ({args.dataset_train_split}){where}"
+    if args.dataset_path and Path(args.dataset_path).is_file():  # the file is the split
+        name = f"{args.dataset_name} from {args.dataset_path}"
+    else:
+        where = f" from {args.dataset_path}" if args.dataset_path else ""
+        name = f"{args.dataset_name} ({args.dataset_train_split}){where}"
     return dataset.select_columns(["prompt", "answer"]), name
 
 
