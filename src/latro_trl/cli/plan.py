@@ -1,110 +1,107 @@
-"""`latro plan`: estimate per-GPU memory for a LaTRO run, or print the fits table for the preset models.
+"""`latro plan`: estimate per-GPU memory of the LaTRO run a config describes, or print the fits table for the presets.
+
+The run is `latro train`'s: every `LaTROConfig` field (`--per_device_train_batch_size`, `--num_generations`,
+`--steps_per_generation`, `--max_prompt_length`, `--max_completion_length`, `--gradient_checkpointing`, `--beta`,
+`--deepspeed`, ...) and TRL's `ModelConfig` (`--model_name_or_path`, `--use_peft`, `--lora_r`) are flags, and
+`--config recipe.yaml` reads them from a file, so the plan is of the run the same flags would train
+(`latro_trl.plan.plan_for_config`). What is the planner's own: the cluster (`--gpus`), a ZeRO stage or offload to try
+instead of the `--deepspeed` JSON, the answer's length, the overhead, and the output.
 
 Examples:
 
 ```bash
 latro plan --model_name_or_path Llama-3.1-8B-Instruct --gpus 8 --zero 3 --offload_optimizer
-latro plan --model_name_or_path path/to/config.json --gpus 16 --zero 3 --use_peft --per_device_train_batch_size 8 \
-    --gpu_memory_gb 40
-latro plan --table                                 # the table in docs/memory.md
-python -m latro_trl.cli.plan --table                # the same, without the `latro` entry point
+latro plan --model_name_or_path path/to/config.json --gpus 16 --deepspeed deepspeed_configs/zero3.json --use_peft \
+    --per_device_train_batch_size 8 --gpu_memory_gb 40
+latro plan --table --max_prompt_length 256        # the table in docs/memory.md
+python -m latro_trl.cli.plan --table --max_prompt_length 256   # the same, without the `latro` entry point
 ```
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-_WORKLOAD_FLAGS = (
-    # (flag: LaTROConfig's or ModelConfig's name where it has one, plan_memory keyword, type, help)
-    ("--per_device_train_batch_size", "micro_batch", int, "sequences per forward/backward on one GPU"),
-    ("--num_generations", "num_generations", int, "rationales per prompt, K"),
-    ("--generation_batch_size", "generation_batch_size", int, "sequences one GPU generates at once (default: K)"),
-    ("--max_prompt_length", "prompt_length", int, "prompt tokens, chat template included"),
-    ("--max_completion_length", "rationale_length", int, "rationale limit L"),
-    ("--answer_length", "answer_length", int, "tokens of the templated answer"),
-    ("--beta", "beta", float, "KL coefficient; 0 builds no reference model"),
-    ("--lora_r", "lora_rank", int, "LoRA rank, adapters on every linear layer"),
-    ("--overhead_gib", "overhead_gib", float, "fixed CUDA/runtime overhead per GPU"),
-)
 
+@dataclass
+class PlanArguments:
+    """What `latro plan` adds to the run's config: the cluster, sharding to try, and what to print.
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register the `plan` subcommand on `subparsers` (from `ArgumentParser.add_subparsers`) and return its parser."""
-    parser = subparsers.add_parser(
-        "plan",
-        help="estimate per-GPU memory of a LaTRO run (no GPU needed)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    Args:
+        table: print the Markdown fits table of every preset model x sharding setup instead of one plan.
+        json: print the plan as JSON.
+        gpu_memory_gb: also say whether the plan fits a GPU of this size.
+        gpus: GPUs in the whole job.
+        gpus_per_node: GPUs per machine (unset: min(gpus, 8)).
+        zero: ZeRO stage to plan (0: plain DDP); unset: the `--deepspeed` JSON's, or 3 without one.
+        offload_optimizer, offload_params: plan this offload; without the flag, the `--deepspeed` JSON's.
+        answer_length: tokens of the templated answer y.
+        overhead_gib: fixed CUDA/runtime overhead per GPU.
+    """
+
+    table: bool = field(default=False, metadata={"help": "Print the Markdown fits table for all presets instead."})
+    json: bool = field(default=False, metadata={"help": "Print the plan as JSON."})
+    gpu_memory_gb: float | None = field(
+        default=None, metadata={"help": "Also say whether the plan fits a GPU of this size (GB)."}
     )
-    _add_arguments(parser)
-    parser.set_defaults(func=run)
-    return parser
-
-
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    target = parser.add_argument_group("what to plan")
-    target.add_argument(
-        "--model_name_or_path", help="preset name (e.g. Llama-3.1-8B-Instruct) or a local config.json / its folder"
-    )
-    target.add_argument("--table", action="store_true", help="print the Markdown fits table for all presets instead")
-    target.add_argument("--json", action="store_true", help="print the plan as JSON")
-    target.add_argument("--gpu_memory_gb", type=float, help="also say whether the plan fits a GPU of this size")
-
-    sharding = parser.add_argument_group("sharding")
-    sharding.add_argument("--gpus", type=int, default=8, help="GPUs in the whole job (default: 8)")
-    sharding.add_argument("--gpus_per_node", type=int, help="GPUs per machine (default: min(gpus, 8))")
-    sharding.add_argument("--zero", type=int, choices=(0, 2, 3), default=3, help="ZeRO stage; 0 is plain DDP")
-    sharding.add_argument("--offload_optimizer", action="store_true", help="optimizer states on CPU")
-    sharding.add_argument("--offload_params", action="store_true", help="parameters on CPU too (ZeRO-3)")
-    sharding.add_argument("--use_peft", action="store_true", help="train LoRA adapters on a frozen base")
-
-    workload = parser.add_argument_group("workload (defaults: plan_memory's)")
-    for flag, dest, kind, help_text in _WORKLOAD_FLAGS:
-        workload.add_argument(flag, dest=dest, type=kind, help=help_text)
-    workload.add_argument(
-        "--no_gradient_checkpointing", dest="gradient_checkpointing", action="store_false", default=None
-    )
-    workload.add_argument(
-        "--no_ds3_gather_for_generation",
-        dest="ds3_gather_for_generation",
-        action="store_false",
+    gpus: int = field(default=8, metadata={"help": "GPUs in the whole job."})
+    gpus_per_node: int | None = field(default=None, metadata={"help": "GPUs per machine (default: min(gpus, 8))."})
+    zero: int | None = field(
         default=None,
-        help="ZeRO-3 generation layer by layer instead of gathering the whole model",
+        metadata={"help": "ZeRO stage to plan: 0 (DDP), 2 or 3. Default: the --deepspeed JSON's, else 3."},
     )
-    workload.add_argument("--fused_lm_head", action="store_true", default=None, help="log-probs from TRL's tiled head")
+    offload_optimizer: bool = field(
+        default=False, metadata={"help": "Plan optimizer states on CPU (otherwise: as the --deepspeed JSON says)."}
+    )
+    offload_params: bool = field(
+        default=False,
+        metadata={"help": "Plan parameters on CPU too, ZeRO-3 only (otherwise: as the --deepspeed JSON says)."},
+    )
+    answer_length: int = field(default=16, metadata={"help": "Tokens of the templated answer."})
+    overhead_gib: float = field(default=3.0, metadata={"help": "Fixed CUDA/runtime overhead per GPU (GiB)."})
 
 
-def _workload(args: argparse.Namespace) -> dict[str, Any]:
-    """The workload flags the user set; the others keep plan_memory's defaults."""
-    names = [dest for _, dest, _, _ in _WORKLOAD_FLAGS] + ["gradient_checkpointing", "ds3_gather_for_generation"]
-    names.append("fused_lm_head")
-    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+def make_parser(subparsers: Any = None, prog: str | None = None) -> Any:
+    """A `TrlParser` over `(PlanArguments, LaTROConfig, ModelConfig)`; as a `latro` subcommand when `subparsers` (from
+    `add_subparsers(parser_class=TrlParser)`) is given."""
+    from trl import ModelConfig, TrlParser
+
+    from latro_trl import LaTROConfig
+
+    dataclass_types = (PlanArguments, LaTROConfig, ModelConfig)
+    if subparsers is not None:
+        return subparsers.add_parser(
+            "plan", help="Per-GPU memory of a LaTRO run (no GPU needed).", dataclass_types=dataclass_types
+        )
+    return TrlParser(dataclass_types, prog=prog)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run `latro plan`; returns the exit status (2 for invalid inputs, with the reason on stderr)."""
-    from latro_trl.plan import plan_memory, render_table
+def main(args: PlanArguments, config: Any, model_args: Any) -> int:
+    """Print the plan (or the table); returns the exit status (2 for invalid inputs, with the reason on stderr)."""
+    from trl import get_peft_config
+
+    from latro_trl.plan import fits_table, plan_for_config, render_table
 
     try:
         if args.table:
-            print(render_table(num_gpus=args.gpus, **_workload(args)))
+            rows = fits_table(config, num_gpus=args.gpus, lora_r=model_args.lora_r, **_sizes(args))
+            print(render_table(rows))
             return 0
-        if not args.model_name_or_path:
+        if not model_args.model_name_or_path:
             raise ValueError("Pass --model_name_or_path <preset or config.json>, or --table for all presets.")
-        plan = plan_memory(
-            args.model_name_or_path,
+        plan = plan_for_config(
+            model_args.model_name_or_path,
+            config,
             num_gpus=args.gpus,
             gpus_per_node=args.gpus_per_node,
+            peft_config=get_peft_config(model_args),
             zero_stage=args.zero,
-            offload_optimizer=args.offload_optimizer,
-            offload_params=args.offload_params,
-            lora=args.use_peft,
-            **_workload(args),
+            offload_optimizer=args.offload_optimizer or None,  # None: as config.deepspeed says
+            offload_params=args.offload_params or None,
+            **_sizes(args),
         )
         fits = None if args.gpu_memory_gb is None else plan.fits(args.gpu_memory_gb)
     except ValueError as error:
@@ -120,14 +117,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Stand-alone entry point: `python -m latro_trl.cli.plan ...`."""
-    parser = argparse.ArgumentParser(
-        prog="latro plan", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    _add_arguments(parser)
-    return run(parser.parse_args(argv))
+def _sizes(args: PlanArguments) -> dict[str, Any]:
+    return {"answer_length": args.answer_length, "overhead_gib": args.overhead_gib}
+
+
+def run(argv: list[str] | None = None) -> int:
+    """`python -m latro_trl.cli.plan ...`: the same as `latro plan ...`."""
+    return main(*make_parser(prog="latro plan").parse_args_and_config(args=argv))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(sys.argv[1:]))

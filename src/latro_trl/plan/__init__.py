@@ -1,9 +1,10 @@
 """Per-GPU memory plan for LaTRO training: which DeepSpeed configuration fits a model on a given cluster.
 
-``plan_for_config(model, LaTROConfig(...), num_gpus=8)`` plans the run a config describes (K, L, batch, beta,
-gradient checkpointing, ZeRO-3 generation; the ZeRO stage and offload from its ``deepspeed`` JSON);
-``plan_memory`` is the same arithmetic with every size given by hand; ``fits_table`` / ``render_table`` compare
-setups across models. Modules: ``architectures`` (model shapes, presets), ``memory`` (the parts), ``fits``.
+``plan_for_config(model, LaTROConfig(...), num_gpus=8)`` is the API: it plans the run a config describes (K, L,
+batch, steps per generation, beta, gradient checkpointing, ZeRO-3 generation, PEFT or not; the ZeRO stage and offload
+from its ``deepspeed`` JSON), with the fused log-prob head the trainer always uses. ``plan_memory`` is its arithmetic
+with the sizes given by hand under the config's field names; ``fits_table(config)`` / ``render_table`` compare
+setups across models (`latro plan --table`). Modules: ``architectures`` (model shapes, presets), ``memory`` (the parts), ``fits``.
 
 LaTRO holds more than the model states at once: per prompt it generates K rationales (a KV cache of K sequences),
 scores prompt + rationale + answer with the policy and a frozen reference, and trains on the same sequences. This
@@ -22,9 +23,9 @@ Per GPU, in bytes (P parameters, N GPUs, bf16 = 2 bytes):
   disabled).
 - generation: the KV cache ``2 * layers * kv_heads * head_dim * (prompt + rationale) * sequences * 2``, plus, under
   ZeRO-3 with ``ds3_gather_for_generation`` (TRL's default), the whole bf16 model gathered on every GPU.
-- scoring pass (no gradient) and training pass over ``micro_batch`` sequences of ``prompt + rationale + answer``
-  tokens: activations (see :func:`layer_activation_bytes_per_token`) and the logits of the rationale and answer
-  positions.
+- scoring pass (no gradient) and training pass over ``per_device_train_batch_size`` sequences of ``prompt +
+  rationale + answer`` tokens: activations (see :func:`layer_activation_bytes_per_token`) and the fused log-prob
+  head's fp32 tile over the rationale and answer positions (TRL never materialises the logits).
 - a fixed runtime overhead (CUDA context, NCCL and cuBLAS workspaces, ZeRO buckets, allocator fragmentation).
 
 The phases do not overlap, so the total is ``model states + reference + overhead + max(generation, scoring,
@@ -33,8 +34,10 @@ training)``.
 Example:
 
 ```python
->>> from latro_trl.plan import plan_memory
->>> plan = plan_memory("Llama-3.1-8B-Instruct", num_gpus=8, zero_stage=3, offload_optimizer=True)
+>>> from latro_trl import LaTROConfig
+>>> from latro_trl.plan import plan_for_config
+>>> config = LaTROConfig(output_dir="runs/x", max_prompt_length=256, bf16=False)
+>>> plan = plan_for_config("Llama-3.1-8B-Instruct", config, num_gpus=8, zero_stage=3, offload_optimizer=True)
 >>> plan.fits(40)
 True
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .architectures import PRESETS, ModelArch, resolve_arch
-from .memory import USABLE_FRACTION, MemoryPlan, plan_memory
+from .memory import USABLE_FRACTION, MemoryPlan, plan_for_config
+
+if TYPE_CHECKING:
+    from ..config import LaTROConfig
 
 DEFAULT_GPU_MEMORY_GB = (80, 40, 24)
 
@@ -47,39 +50,46 @@ class FitRow:
 
 
 def fits_table(
+    config: LaTROConfig,
     models: Sequence[ModelArch | str] | None = None,
     gpu_memory_gb: Sequence[int] = DEFAULT_GPU_MEMORY_GB,
     num_gpus: int = 8,
     setups: Sequence[ShardingSetup] = SETUPS,
     usable_fraction: float = USABLE_FRACTION,
-    **workload: Any,
+    lora_r: int = 16,
+    **plan_args: Any,
 ) -> list[FitRow]:
-    """Plan every model under every setup and say which GPU sizes each fits.
+    """Plan ``config``'s run for every model under every setup and say which GPU sizes each fits.
 
     Args:
-        models (`Sequence`, *optional*): Models as accepted by [`plan_memory`]; defaults to all presets.
+        config (`LaTROConfig`): the run (its workload; the setups replace its ``deepspeed`` sharding).
+        models (`Sequence`, *optional*): Models as accepted by [`plan_for_config`]; defaults to all presets.
         gpu_memory_gb (`Sequence[int]`, *optional*, defaults to `(80, 40, 24)`): GPU sizes to test.
         num_gpus (`int`, *optional*, defaults to `8`): GPUs in the job.
         setups (`Sequence[ShardingSetup]`, *optional*, defaults to `SETUPS`): Sharding setups to compare.
         usable_fraction (`float`, *optional*, defaults to `0.95`): Share of each GPU a plan may use.
-        **workload: Keyword arguments of [`plan_memory`] that describe the run (`micro_batch`, `rationale_length`,
-            ...); an unknown name raises `TypeError` there.
+        lora_r (`int`, *optional*, defaults to `16`): Adapter rank of the LoRA setups (`ModelConfig.lora_r`).
+        **plan_args: Other keyword arguments of [`plan_for_config`] (`prompt_length`, `answer_length`,
+            `overhead_gib`, `use_deepspeed`, `gpus_per_node`); an unknown name raises `TypeError` there.
 
     Returns:
         `list[FitRow]`, models in the outer loop and setups in the inner one.
     """
+    from peft import LoraConfig
+
     rows = []
     for model in models if models is not None else list(PRESETS):
         arch = resolve_arch(model)
         for setup in setups:
-            plan = plan_memory(
+            plan = plan_for_config(
                 arch,
+                config,
                 num_gpus=num_gpus,
                 zero_stage=setup.zero_stage,
                 offload_optimizer=setup.offload_optimizer,
                 offload_params=setup.offload_params,
-                lora=setup.lora,
-                **workload,
+                peft_config=LoraConfig(r=lora_r) if setup.lora else None,
+                **plan_args,
             )
             fits = {size: plan.fits(size, usable_fraction) for size in gpu_memory_gb}
             rows.append(FitRow(arch.name, setup, plan, fits))
@@ -94,17 +104,17 @@ def _best_fit(rows: Sequence[FitRow], model: str, size: int, lora: bool) -> str:
     return "none"
 
 
-def render_table(rows: Sequence[FitRow] | None = None, **table_args: Any) -> str:
-    """Markdown tables of [`fits_table`]: every model x setup with its parts and verdicts, then the pick per size.
+def render_table(rows: Sequence[FitRow]) -> str:
+    """Markdown tables of [`fits_table`]'s rows: every model x setup with its parts and verdicts, then the pick per
+    size.
 
     Args:
-        rows (`Sequence[FitRow]`, *optional*): Output of [`fits_table`]; computed from `table_args` when omitted.
-        **table_args: Arguments of [`fits_table`] (and through it of [`plan_memory`]).
+        rows (`Sequence[FitRow]`): Output of [`fits_table`].
 
     Returns:
         `str`: Markdown.
     """
-    rows = list(rows) if rows is not None else fits_table(**table_args)
+    rows = list(rows)
     if not rows:
         raise ValueError("render_table needs at least one row; pass models and setups to fits_table.")
     sizes = list(rows[0].fits)

@@ -301,16 +301,15 @@ def _activation_bytes(arch: ModelArch, tokens: int, gradient_checkpointing: bool
     return scoring, training
 
 
-def _logits_bytes(arch: ModelArch, micro_batch: int, scored_length: int, fused_lm_head: bool) -> tuple[int, int]:
-    """(scoring pass, training pass) bytes of the logits over the `scored_length` rationale + answer positions."""
-    vocab = arch.vocab_size
-    if fused_lm_head:
-        tile = min(micro_batch * scored_length, _FUSED_TOKEN_TILE) * min(vocab, _FUSED_VOCAB_TILE) * 4
-        return tile, 2 * tile
-    logits = micro_batch * scored_length * vocab * BF16_BYTES
-    one_row_fp32 = scored_length * vocab * 4 * 2  # upcast input and output of one sequence's log-softmax
-    # Training also keeps the saved log-softmax and the logits' gradient: two more copies.
-    return logits + one_row_fp32, 3 * logits + one_row_fp32
+def _logits_bytes(arch: ModelArch, micro_batch: int, scored_length: int) -> tuple[int, int]:
+    """(scoring pass, training pass) bytes of the log-prob head over the ``scored_length`` rationale + answer positions.
+
+    The trainer always takes log-probs from TRL's fused LM head (`trl.kernels.chunked_logprob`, installed by
+    RLOOTrainer), which never materialises the logits: one fp32 tile of tokens x vocabulary columns at a time (two in
+    the backward pass).
+    """
+    tile = min(micro_batch * scored_length, _FUSED_TOKEN_TILE) * min(arch.vocab_size, _FUSED_VOCAB_TILE) * 4
+    return tile, 2 * tile
 
 
 def _check_sharding(zero_stage: int, offload_optimizer: bool, offload_params: bool) -> None:
@@ -344,51 +343,48 @@ def _check_workload(**sizes: int) -> None:
 def plan_memory(
     arch: ModelArch | str | os.PathLike | Mapping[str, Any] | Any,
     *,
+    per_device_train_batch_size: int,
+    num_generations: int,
+    steps_per_generation: int,
+    max_prompt_length: int,
+    max_completion_length: int,
+    gradient_checkpointing: bool,
+    beta: float,
+    ds3_gather_for_generation: bool = True,
+    lora_r: int | None = None,
     num_gpus: int = 8,
     gpus_per_node: int | None = None,
     zero_stage: int = 3,
     offload_optimizer: bool = False,
     offload_params: bool = False,
-    lora: bool = False,
-    lora_rank: int = 16,
-    micro_batch: int = 4,
-    num_generations: int = 16,
-    generation_batch_size: int | None = None,
-    prompt_length: int = 256,
-    rationale_length: int = 500,
     answer_length: int = 16,
-    gradient_checkpointing: bool = True,
-    beta: float = 0.05,
-    ds3_gather_for_generation: bool = True,
-    fused_lm_head: bool = False,
     overhead_gib: float = 3.0,
     use_deepspeed: bool = True,
 ) -> MemoryPlan:
-    """Estimate peak memory per GPU for one LaTRO configuration.
+    """The arithmetic of [`plan_for_config`] with every size given by hand (the workload named as `LaTROConfig`'s
+    fields, with no defaults of its own: the config's are the only ones). Use [`plan_for_config`] to plan a run.
 
     Args:
         arch ([`ModelArch`], `str`, path, dict or config): A preset name (see `PRESETS`), a local `config.json` (or
             its folder), a config dict or a `transformers` config object.
+        per_device_train_batch_size (`int`): Sequences per forward/backward on one GPU (the micro batch).
+        num_generations (`int`): Rationales per prompt, K.
+        steps_per_generation (`int`): Micro batches per generation: one GPU generates
+            `per_device_train_batch_size * steps_per_generation` sequences at once.
+        max_prompt_length (`int`): Prompt tokens, chat template included (the bound the run truncates to).
+        max_completion_length (`int`): Rationale limit L.
+        gradient_checkpointing (`bool`): Recompute layer activations in backward.
+        beta (`float`): KL coefficient; `0` means no reference model is built.
+        ds3_gather_for_generation (`bool`, *optional*, defaults to `True`): TRL's option to gather the whole ZeRO-3
+            model on each GPU for `generate()` (fast; `False` generates layer by layer, slowly).
+        lora_r (`int`, *optional*): Rank of LoRA adapters on every linear layer of a frozen bf16 base (`ModelConfig`'s
+            `lora_r` with `use_peft`); `None` (default): full fine-tuning.
         num_gpus (`int`, *optional*, defaults to `8`): GPUs in the whole job.
         gpus_per_node (`int`, *optional*): GPUs per machine; defaults to `min(num_gpus, 8)`.
         zero_stage (`int`, *optional*, defaults to `3`): `0` (plain DDP), `2` or `3`.
         offload_optimizer (`bool`, *optional*, defaults to `False`): Optimizer states (and fp32 master weights) on CPU.
         offload_params (`bool`, *optional*, defaults to `False`): Parameters on CPU too (ZeRO-3 only).
-        lora (`bool`, *optional*, defaults to `False`): Train LoRA adapters on a frozen bf16 base instead of all weights.
-        lora_rank (`int`, *optional*, defaults to `16`): Rank of the adapters, placed on every linear layer.
-        micro_batch (`int`, *optional*, defaults to `4`): Sequences per forward/backward on one GPU
-            (`per_device_train_batch_size`).
-        num_generations (`int`, *optional*, defaults to `16`): Rationales per prompt, K.
-        generation_batch_size (`int`, *optional*): Sequences one GPU generates at once; defaults to `num_generations`.
-        prompt_length (`int`, *optional*, defaults to `256`): Prompt tokens, chat template included.
-        rationale_length (`int`, *optional*, defaults to `500`): Rationale limit L.
         answer_length (`int`, *optional*, defaults to `16`): Tokens of the templated answer y.
-        gradient_checkpointing (`bool`, *optional*, defaults to `True`): Recompute layer activations in backward.
-        beta (`float`, *optional*, defaults to `0.05`): KL coefficient; `0` means no reference model is built.
-        ds3_gather_for_generation (`bool`, *optional*, defaults to `True`): TRL's option to gather the whole ZeRO-3
-            model on each GPU for `generate()` (fast; `False` generates layer by layer, slowly).
-        fused_lm_head (`bool`, *optional*, defaults to `False`): Whether log-probs come from TRL's fused, tiled LM head
-            instead of materialised logits.
         overhead_gib (`float`, *optional*, defaults to `3.0`): Fixed CUDA/runtime overhead per GPU.
         use_deepspeed (`bool`, *optional*, defaults to `True`): Use DeepSpeed's estimators when it is importable.
 
@@ -398,20 +394,20 @@ def plan_memory(
     model = resolve_arch(arch)
     per_node = _check_gpus(num_gpus, gpus_per_node)
     _check_sharding(zero_stage, offload_optimizer, offload_params)
-    generation_batch = num_generations if generation_batch_size is None else generation_batch_size
     _check_workload(
-        micro_batch=micro_batch,
+        per_device_train_batch_size=per_device_train_batch_size,
         num_generations=num_generations,
-        generation_batch_size=generation_batch,
-        prompt_length=prompt_length,
-        rationale_length=rationale_length,
+        steps_per_generation=steps_per_generation,
+        max_prompt_length=max_prompt_length,
+        max_completion_length=max_completion_length,
         answer_length=answer_length,
-        lora_rank=lora_rank,
+        **({} if lora_r is None else {"lora_r": lora_r}),
     )
     if beta < 0 or overhead_gib < 0:
         raise ValueError(f"beta and overhead_gib must be >= 0, got beta={beta} and overhead_gib={overhead_gib}.")
 
-    trainable = model.lora_params(lora_rank) if lora else model.num_params
+    lora = lora_r is not None
+    trainable = model.lora_params(lora_r) if lora else model.num_params
     total_params = model.num_params + (trainable if lora else 0)
     cpu, states, estimator = _model_state_bytes(
         model, lora, trainable, zero_stage, num_gpus, per_node, offload_optimizer, offload_params, use_deepspeed
@@ -425,10 +421,13 @@ def plan_memory(
         lora or beta == 0,
         ds3_gather_for_generation,
     )
-    kv_cache = kv_cache_bytes(model, prompt_length + rationale_length, generation_batch)
-    tokens = micro_batch * (prompt_length + rationale_length + answer_length)
+    generation_batch = per_device_train_batch_size * steps_per_generation
+    kv_cache = kv_cache_bytes(model, max_prompt_length + max_completion_length, generation_batch)
+    tokens = per_device_train_batch_size * (max_prompt_length + max_completion_length + answer_length)
     scoring_act, training_act = _activation_bytes(model, tokens, gradient_checkpointing)
-    scoring_logits, training_logits = _logits_bytes(model, micro_batch, rationale_length + answer_length, fused_lm_head)
+    scoring_logits, training_logits = _logits_bytes(
+        model, per_device_train_batch_size, max_completion_length + answer_length
+    )
     return MemoryPlan(
         model=model.name,
         num_gpus=num_gpus,
@@ -467,43 +466,64 @@ def plan_for_config(
     overhead_gib: float = 3.0,
     use_deepspeed: bool = True,
 ) -> MemoryPlan:
-    """Estimate peak memory per GPU for the run ``config`` describes.
+    """Estimate peak memory per GPU for the run ``config`` describes: the planning API (`latro plan`, the fits
+    table of docs/memory.md and ``bench/gpu_check.py`` all call it).
 
-    The workload comes from the config: ``per_device_train_batch_size``, ``num_generations``, the sequences one GPU
-    generates at once (``per_device_train_batch_size * steps_per_generation``), ``max_completion_length`` (L),
-    ``max_prompt_length``, ``beta``, ``gradient_checkpointing`` and ``ds3_gather_for_generation``. Log-probs come
-    from TRL's fused LM head, which RLOOTrainer (and so LaTROTrainer) always installs. The ZeRO stage and offload are
-    read from ``config.deepspeed`` (a JSON path or dict) unless given; without either, ZeRO-3.
+    The workload is the trainer's: ``per_device_train_batch_size`` sequences per forward/backward,
+    ``per_device_train_batch_size * steps_per_generation`` sequences generated at once per GPU, ``num_generations``
+    (K), ``max_prompt_length`` and ``max_completion_length`` (L), ``gradient_checkpointing``, a frozen reference when
+    ``beta > 0`` (none with PEFT: the adapters are switched off instead) and ``ds3_gather_for_generation``. Log-probs
+    come from TRL's fused LM head, which RLOOTrainer (and so LaTROTrainer) always installs. The ZeRO stage and offload
+    are read from ``config.deepspeed`` (a JSON path or dict) unless given; without either, ZeRO-3.
 
     Args:
         arch: a preset name, a local ``config.json`` (or its folder), a config dict or object (see [`plan_memory`]).
         config (`LaTROConfig`): the training config.
         num_gpus, gpus_per_node: the cluster.
-        peft_config: a ``peft.LoraConfig`` when training adapters (its rank ``r`` is used).
+        peft_config: a ``peft.LoraConfig`` when training adapters (its rank ``r`` is used; adapters are counted on
+            every linear layer); ``None``: full fine-tuning.
         zero_stage, offload_optimizer, offload_params: override what ``config.deepspeed`` says.
-        prompt_length: prompt tokens; defaults to ``config.max_prompt_length`` (a bound), else 256.
+        prompt_length: prompt tokens when they are known to be fewer than ``config.max_prompt_length`` (a bound);
+            required when the config sets no bound.
         answer_length, overhead_gib, use_deepspeed: as for [`plan_memory`].
+
+    Example:
+
+    ```python
+    >>> from latro_trl import LaTROConfig
+    >>> from latro_trl.plan import plan_for_config
+    >>> config = LaTROConfig(output_dir="runs/x", max_prompt_length=256, bf16=False)
+    >>> plan_for_config("Llama-3.1-8B-Instruct", config, num_gpus=8, offload_optimizer=True).fits(40)
+    True
+
+    ```
     """
     sharding = _deepspeed_sharding(config.deepspeed)
+    prompt_length = prompt_length or config.max_prompt_length
+    if prompt_length is None:
+        raise ValueError("config.max_prompt_length is None (no bound on prompts): pass prompt_length=<tokens>.")
+    lora_r = None
+    if peft_config is not None:
+        lora_r = getattr(peft_config, "r", None)
+        if not lora_r:
+            raise ValueError(f"peft_config has no LoRA rank r ({peft_config!r}); pass a peft.LoraConfig.")
     return plan_memory(
         arch,
+        per_device_train_batch_size=config.per_device_train_batch_size,
+        num_generations=config.num_generations,
+        steps_per_generation=config.steps_per_generation or 1,
+        max_prompt_length=prompt_length,
+        max_completion_length=config.max_completion_length,
+        gradient_checkpointing=bool(config.gradient_checkpointing),
+        beta=config.beta,
+        ds3_gather_for_generation=config.ds3_gather_for_generation,
+        lora_r=lora_r,
         num_gpus=num_gpus,
         gpus_per_node=gpus_per_node,
         zero_stage=sharding["zero_stage"] if zero_stage is None else zero_stage,
         offload_optimizer=sharding["offload_optimizer"] if offload_optimizer is None else offload_optimizer,
         offload_params=sharding["offload_params"] if offload_params is None else offload_params,
-        lora=peft_config is not None,
-        lora_rank=getattr(peft_config, "r", 16) or 16,
-        micro_batch=config.per_device_train_batch_size,
-        num_generations=config.num_generations,
-        generation_batch_size=config.per_device_train_batch_size * (config.steps_per_generation or 1),
-        prompt_length=prompt_length or config.max_prompt_length or 256,
-        rationale_length=config.max_completion_length,
         answer_length=answer_length,
-        gradient_checkpointing=bool(config.gradient_checkpointing),
-        beta=config.beta,
-        ds3_gather_for_generation=config.ds3_gather_for_generation,
-        fused_lm_head=True,
         overhead_gib=overhead_gib,
         use_deepspeed=use_deepspeed,
     )
