@@ -169,3 +169,9 @@ def test_demo_silences_library_notices_but_not_other_warnings():
         warnings.warn("old API", FutureWarning, stacklevel=1)
         warnings.warn("something the user must see", UserWarning, stacklevel=1)
     assert [str(w.message) for w in caught] == ["something the user must see"]
+
+
+def test_plan_through_the_latro_command_reads_the_runs_flags():
+    out = _latro("plan", "--model_name_or_path", "Llama-3.1-8B-Instruct", "--beta", "0", "--gpus", "8", "--zero", "2")
+    assert "Llama-3.1-8B-Instruct" in out and "ZeRO-2" in out
+    assert "reference model (bf16)                                   0.00 GiB" in out  # --beta 0 reached the plan

@@ -20,78 +20,134 @@ lm-eval, vLLM and ``latro eval --model_name_or_path`` take them as they are.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 # The metrics shown in the training progress bars (log key -> label).
 LATRO_PROGRESS = {"reward": "reward", "answer_logp": "log p(y)", "rationale/mean_length": "len(z)"}
 SFT_PROGRESS = {"loss": "loss"}
+# The demo's defaults: a recipe shipped with the package (LaTROConfig's, ModelConfig's and DemoArguments' keys).
+RECIPE = "demo.yaml"
+# What `lora_latro` sets by itself for a small run; the demo's config must agree (the recipe does).
+_FIXED_BY_LORA_LATRO = {
+    "lr_scheduler_type": "constant",
+    "logging_steps": 1,
+    "report_to": "none",
+    "gradient_checkpointing": False,
+    "dataloader_pin_memory": False,
+}
+# LaTROConfig fields the demo hands to `lora_latro` by name (or sets itself: output_dir, save_strategy).
+_PASSED_BY_NAME = (
+    "output_dir",
+    "max_steps",
+    "per_device_train_batch_size",
+    "num_generations",
+    "max_completion_length",
+    "learning_rate",
+    "beta",
+    "seed",
+    "save_strategy",
+    "save_steps",
+    "generation_batch_size",  # derived from the batch and steps_per_generation; the latter is passed when set
+)
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
-        "demo", help="Embedded model, offline problems: warm start, LaTRO, before/after.", description=__doc__
-    )
-    parser.add_argument("--output_dir", default="latro-demo")
-    parser.add_argument(
-        "--model_name_or_path", default=None, help="Hub id or local folder; default: the embedded SmolLM2-135M."
-    )
-    parser.add_argument(
-        "--warm_start_problems",
-        type=int,
+@dataclass
+class DemoArguments:
+    """What `latro demo` adds to the run's config (`LaTROConfig`: K, L, steps, learning rate, beta, seed, the output
+    folder...; `ModelConfig`: `--model_name_or_path`, `--lora_r`). Defaults: the shipped recipe
+    `latro_trl/recipes/demo.yaml`.
+
+    Args:
+        warm_start_problems: problems with gold rationales for the supervised warm start (0: start LaTRO from the
+            model as it is).
+        warm_start_learning_rate: the warm start's learning rate.
+        num_eval: held-out problems worded like the training ones.
+        num_reworded: held-out problems worded differently.
+    """
+
+    warm_start_problems: int = field(
         default=64,
-        help="Problems with gold rationales for the supervised warm start (0: start LaTRO from the model as it is).",
+        metadata={
+            "help": "Problems with gold rationales for the supervised warm start (0: LaTRO from the model as it is)."
+        },
     )
-    parser.add_argument("--warm_start_learning_rate", type=float, default=3e-4)
-    parser.add_argument("--max_steps", type=int, default=24, help="LaTRO optimizer steps.")
-    parser.add_argument("--questions_per_step", type=int, default=2, help="Answer-only problems per LaTRO step.")
-    parser.add_argument("--num_generations", type=int, default=4, help="K rationales per question.")
-    parser.add_argument("--max_completion_length", type=int, default=96, help="Rationale limit L (tokens).")
-    parser.add_argument("--learning_rate", type=float, default=5e-5, help="LaTRO's learning rate (LoRA).")
-    parser.add_argument("--beta", type=float, default=0.05)
-    parser.add_argument("--reward_type", default="log_likelihood", choices=["log_likelihood", "probability"])
-    parser.add_argument("--lora_r", type=int, default=16)
-    parser.add_argument("--num_eval", type=int, default=80, help="Held-out problems worded like the training ones.")
-    parser.add_argument("--num_reworded", type=int, default=80, help="Held-out problems worded differently.")
-    parser.add_argument("--seed", type=int, default=0)
+    warm_start_learning_rate: float = field(default=3e-4, metadata={"help": "The warm start's learning rate."})
+    num_eval: int = field(default=80, metadata={"help": "Held-out problems worded like the training ones."})
+    num_reworded: int = field(default=80, metadata={"help": "Held-out problems worded differently."})
+
+
+def recipe_path() -> Path:
+    """The shipped recipe that holds the demo's defaults."""
+    from importlib.resources import files
+
+    return Path(str(files("latro_trl") / "recipes" / RECIPE))
+
+
+def make_parser(subparsers: Any = None, prog: str | None = None) -> Any:
+    """A `TrlParser` over `(DemoArguments, LaTROConfig, ModelConfig)` whose defaults are the shipped recipe; as a
+    `latro` subcommand when `subparsers` is given. `--config other.yaml` and flags override the recipe."""
+    import yaml
+    from trl import ModelConfig, TrlParser
+
+    from latro_trl import LaTROConfig
+
+    _quiet_libraries()  # before parsing: building TrainingArguments already warns about deprecated names
+    dataclass_types = (DemoArguments, LaTROConfig, ModelConfig)
+    if subparsers is not None:
+        parser = subparsers.add_parser(
+            "demo",
+            help="Embedded model, offline problems: warm start, LaTRO, before/after.",
+            description=__doc__,
+            dataclass_types=dataclass_types,
+        )
+    else:
+        parser = TrlParser(dataclass_types, prog=prog, description=__doc__)
+    unknown = parser.set_defaults_with_config(**yaml.safe_load(recipe_path().read_text()))
+    if unknown:
+        raise ValueError(f"{recipe_path()} sets keys no dataclass of the demo has: {unknown[::2]}")
     return parser
 
 
-def run(args: argparse.Namespace) -> int:
+def main(args: DemoArguments, config: Any, model_args: Any) -> int:
+    """Warm start, evaluate, LaTRO, evaluate again, report."""
     import torch
 
     from latro_trl.models import EMBEDDED_MODEL_NAME, load_model_and_tokenizer, save_merged
 
-    _quiet_libraries()
+    _quiet_libraries()  # again: main may be called with configs parsed elsewhere
     started = time.time()
-    output_dir = Path(args.output_dir)
+    latro_settings = _latro_settings(config)  # a setting lora_latro would override fails here, before any work
+    output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(args.seed)
-    data = _data(args)
+    torch.manual_seed(config.seed)
+    data = _data(args, config)
 
-    _phase(f"1/5 loading {args.model_name_or_path or 'the embedded SmolLM2-135M-Instruct'}", started)
-    model, tokenizer = load_model_and_tokenizer(args.model_name_or_path or EMBEDDED_MODEL_NAME)
+    _phase(f"1/5 loading {model_args.model_name_or_path or 'the embedded SmolLM2-135M-Instruct'}", started)
+    model, tokenizer = load_model_and_tokenizer(model_args.model_name_or_path or EMBEDDED_MODEL_NAME)
 
     if args.warm_start_problems:
         _phase(f"2/5 warm start: LoRA SFT on {args.warm_start_problems} problems with gold rationales", started)
-        model = _warm_start(model, tokenizer, data["rationales"], output_dir, args)
+        model = _warm_start(model, tokenizer, data["rationales"], args, config, model_args)
     else:
         _phase("2/5 no warm start (--warm_start_problems 0): LaTRO starts from the model as it is", started)
     save_merged(model, tokenizer, output_dir / "start")
 
     _phase(f"3/5 greedy accuracy of the start on {len(data['test'])} + {len(data['reworded'])} held-out", started)
-    before = _evaluate(model, tokenizer, data, output_dir / "eval_start", args)
+    before = _evaluate(model, tokenizer, data, output_dir / "eval_start", config)
 
     num_answers = len(data["answers"])
     _phase(
-        f"4/5 LaTRO on {num_answers} answer-only problems: {args.max_steps} steps x K={args.num_generations}", started
+        f"4/5 LaTRO on {num_answers} answer-only problems: {config.max_steps} steps x K={config.num_generations}",
+        started,
     )
-    trainer = _latro(model, tokenizer, data["answers"], output_dir, args)
+    trainer = _latro(model, tokenizer, data["answers"], config, model_args, latro_settings)
 
     _phase("5/5 greedy accuracy of the final model on the same problems", started)
-    after = _evaluate(trainer.model, tokenizer, data, output_dir / "eval_final", args)
+    after = _evaluate(trainer.model, tokenizer, data, output_dir / "eval_final", config)
     history = trainer.state.log_history
     save_merged(trainer.model, tokenizer, output_dir / "final")
 
@@ -103,6 +159,35 @@ def run(args: argparse.Namespace) -> int:
     if plot:
         print(f"plot: {plot}")
     return 0
+
+
+def run(argv: list[str] | None = None) -> int:
+    """`python -m latro_trl.cli.demo ...`: the same as `latro demo ...`."""
+    return main(*make_parser(prog="latro demo").parse_args_and_config(args=argv))
+
+
+def _latro_settings(config: Any) -> dict[str, Any]:
+    """The config's fields that differ from `LaTROConfig`'s defaults, for `lora_latro` (beside those the demo passes
+    by name). A field `lora_latro` sets by itself must agree with it: a flag never vanishes silently."""
+    import dataclasses
+
+    from latro_trl import LaTROConfig
+
+    default = LaTROConfig(output_dir=config.output_dir)
+    fixed = LaTROConfig(output_dir=config.output_dir, **_FIXED_BY_LORA_LATRO)
+    settings = {}
+    for item in dataclasses.fields(config):
+        name, value = item.name, getattr(config, item.name)
+        if not item.init or name in _PASSED_BY_NAME or value == getattr(fixed, name):
+            continue  # passed by name, or what lora_latro sets anyway (aliases such as activation_checkpointing too)
+        if getattr(fixed, name) != getattr(default, name):
+            raise ValueError(
+                f"latro demo trains with latro_trl.warm_start.lora_latro, which sets {name}={getattr(fixed, name)!r}; "
+                f"drop --{name} {value!r} (or train with `latro train`)."
+            )
+        if value != getattr(default, name):
+            settings[name] = value
+    return settings
 
 
 def _quiet_libraries() -> None:
@@ -128,69 +213,74 @@ def _quiet_libraries() -> None:
         os.environ.setdefault("DS_ACCELERATOR", "cpu")
 
 
-def _data(args: argparse.Namespace) -> dict:
+def _data(args: DemoArguments, config: Any) -> dict:
     from latro_trl.data import load_reworded, load_synthetic
 
-    knobs = dict(seed=args.seed, min_steps=1, max_steps=2)
-    num_answers = args.max_steps * args.questions_per_step
+    knobs = dict(seed=config.seed, min_steps=1, max_steps=2)
+    num_answers = config.max_steps * (config.per_device_train_batch_size // config.num_generations)
     train = load_synthetic("train", n=args.warm_start_problems + num_answers, **knobs)
     return {
         "rationales": train.select(range(args.warm_start_problems)),
         "answers": train.select(range(args.warm_start_problems, len(train))).select_columns(["prompt", "answer"]),
         "test": load_synthetic("test", n=args.num_eval, **knobs),
-        "reworded": load_reworded(n=args.num_reworded, seed=args.seed),
+        "reworded": load_reworded(n=args.num_reworded, seed=config.seed),
     }
 
 
-def _warm_start(model, tokenizer, dataset, output_dir: Path, args: argparse.Namespace):
+def _warm_start(model: Any, tokenizer: Any, dataset: Any, args: DemoArguments, config: Any, model_args: Any) -> Any:
     from latro_trl.warm_start import supervised_warm_start
 
     trainer = supervised_warm_start(
         model,
         tokenizer,
         dataset,
-        output_dir / "warm_start",
+        Path(config.output_dir) / "warm_start",
         learning_rate=args.warm_start_learning_rate,
-        lora_r=args.lora_r,
-        seed=args.seed,
+        lora_r=model_args.lora_r,
+        seed=config.seed,
         progress_metrics=SFT_PROGRESS,
     )
     return trainer.model.merge_and_unload()
 
 
-def _latro(model, tokenizer, dataset, output_dir: Path, args: argparse.Namespace):
+def _latro(model: Any, tokenizer: Any, dataset: Any, config: Any, model_args: Any, settings: dict[str, Any]) -> Any:
     from latro_trl.warm_start import lora_latro
 
+    saving = str(getattr(config.save_strategy, "value", config.save_strategy)) == "steps"
     return lora_latro(
         model,
         tokenizer,
         dataset,
-        output_dir / "checkpoints",
-        max_steps=args.max_steps,
-        questions_per_step=args.questions_per_step,
-        num_generations=args.num_generations,
-        max_completion_length=args.max_completion_length,
-        learning_rate=args.learning_rate,
-        beta=args.beta,
-        lora_r=args.lora_r,
-        seed=args.seed,
-        save_steps=max(1, args.max_steps // 2),
+        Path(config.output_dir) / "checkpoints",
+        max_steps=config.max_steps,
+        questions_per_step=config.per_device_train_batch_size // config.num_generations,
+        num_generations=config.num_generations,
+        max_completion_length=config.max_completion_length,
+        learning_rate=config.learning_rate,
+        beta=config.beta,
+        lora_r=model_args.lora_r,
+        seed=config.seed,
+        save_steps=int(config.save_steps) if saving else None,
         progress_metrics=LATRO_PROGRESS,
-        reward_type=args.reward_type,
-        save_total_limit=1,
+        **settings,
     )
 
 
-def _evaluate(model, tokenizer, data: dict, output_dir: Path, args: argparse.Namespace) -> dict:
+def _evaluate(model: Any, tokenizer: Any, data: dict, output_dir: Path, config: Any) -> dict:
     """Greedy accuracy on each held-out family, with each problem's correctness (for the paired test)."""
     from latro_trl.evaluation import evaluate
     from latro_trl.evaluation.evaluator import read_predictions
+    from latro_trl.evaluation.generation import default_max_new_tokens
 
     results = {}
     for split in ("test", "reworded"):
         folder = output_dir / split
         summary = evaluate(
-            model, tokenizer, data[split], max_new_tokens=args.max_completion_length + 16, output_dir=folder
+            model,
+            tokenizer,
+            data[split],
+            max_new_tokens=default_max_new_tokens(config.max_completion_length),
+            output_dir=folder,
         )
         correct = [record["correct"] for record in read_predictions(folder)]
         results[split] = {"greedy": summary["greedy"], "correct": correct}

@@ -8,43 +8,42 @@ finished batches there, and the same command resumes it. `examples/evaluate.py` 
     latro eval --model_name_or_path runs/llama31-8b-latro-gsm8k/checkpoint-311 --dataset_name gsm8k \\
         --dtype bfloat16 --output_dir runs/eval/llama31-gsm8k-epoch1
 
-One process: `python`, not `accelerate launch` (the questions are not sharded over processes).
+The run's settings are `latro train`'s (`LaTROConfig` and TRL's `ModelConfig`, as flags or `--config recipe.yaml`):
+the rationale limit `--max_completion_length` sets the reply limit, and `--model_name_or_path`, `--dtype`, `--seed`,
+`--output_dir` and `--per_device_eval_batch_size` are the run's own fields. One process: `python`, not `accelerate
+launch` (the questions are not sharded over processes).
 """
 
 from __future__ import annotations
 
 import sys
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
-from .datasets import DATASET_NAME_HELP, DatasetArguments
+from .datasets import DatasetArguments
 
 
 @dataclass
 class EvalArguments(DatasetArguments):
-    """What to evaluate, on what, and how (the data set flags are `DatasetArguments`').
+    """What `latro eval` adds to the run's config: what to evaluate, on what, and how.
+
+    The model is `ModelConfig`'s `--model_name_or_path` (a hub id, a local checkpoint, or a LoRA adapter folder whose
+    base is read from `adapter_config.json`; unset: the embedded SmolLM2-135M-Instruct) loaded in its `--dtype`; the
+    output folder is `--output_dir`, the sampling seed `--seed` and the batch `--per_device_eval_batch_size`, all the
+    run's own settings, and `--max_completion_length` (the run's rationale limit L) sets the reply limit. The data set
+    flags are `DatasetArguments`'.
 
     Args:
-        model_name_or_path: a hub id, a local checkpoint, or a LoRA adapter folder (its base is read from
-            `adapter_config.json`). Unset: the embedded SmolLM2-135M-Instruct.
         adapter: a LoRA adapter to apply on top of `model_name_or_path`.
         split: `test`, `train`, or (ARC, synthetic) `validation`: select checkpoints there, report `test`.
         max_samples: the first N questions (unset: all).
         num_samples: k of maj@k, sampled at temperature 1 without top-k/top-p (1: greedy only).
         greedy: also decode greedily.
-        max_new_tokens: reply limit in tokens. Unset: LaTROConfig's default rationale limit + 32 for the answer
-            sentence, so a model trained at that limit is not cut short; for a run trained with a longer
-            `--max_completion_length`, pass it + 32.
-        batch_size: sequences per `generate` call.
-        dtype: `float32`, `bfloat16` or `float16` (unset: the checkpoint's default loading, float32).
+        max_new_tokens: reply limit in tokens. Unset: the run's `max_completion_length` + 32 for the answer sentence,
+            so a model trained at that limit is not cut short.
         device: `cuda`, `cpu`, ...; unset: `cuda` when available.
-        seed: sampling seed.
-        output_dir: where the files go.
     """
 
-    dataset_name: str = field(default="gsm8k", metadata={"help": DATASET_NAME_HELP})
-    model_name_or_path: str | None = field(
-        default=None, metadata={"help": "Hub id, checkpoint or LoRA adapter folder; unset: the embedded SmolLM2."}
-    )
     adapter: str | None = field(default=None, metadata={"help": "LoRA adapter applied on top of the model."})
     split: str = field(default="test", metadata={"help": "test, train, or (ARC, synthetic) validation."})
     max_samples: int | None = field(default=None, metadata={"help": "Evaluate the first N questions (unset: all)."})
@@ -53,42 +52,52 @@ class EvalArguments(DatasetArguments):
     max_new_tokens: int | None = field(
         default=None,
         metadata={
-            "help": "Reply limit in tokens. Default: the training rationale limit (LaTROConfig's "
-            "max_completion_length default) + 32 for the answer sentence, so a model trained at that limit is not "
-            "cut short; for a run trained with a longer --max_completion_length, pass it + 32. summary.json "
-            "records the limit used."
+            "help": "Reply limit in tokens. Default: the run's rationale limit (--max_completion_length, "
+            "LaTROConfig's default unless given) + 32 for the answer sentence, so a model trained at that limit is "
+            "not cut short. summary.json records the limit used."
         },
     )
-    batch_size: int = field(default=16, metadata={"help": "Sequences per generate call."})
-    dtype: str | None = field(default=None, metadata={"help": "float32, bfloat16 or float16."})
     device: str | None = field(default=None, metadata={"help": "cuda, cpu, ...; unset: cuda when available."})
-    seed: int = field(default=0, metadata={"help": "Sampling seed."})
-    output_dir: str = field(
-        default="latro-eval",
-        metadata={
-            "help": "Where predictions.jsonl and summary.json go. A stopped evaluation logs its finished batches "
-            "there and the same command resumes it."
-        },
-    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.dtype not in (None, "float32", "bfloat16", "float16"):
-            raise ValueError(f"--dtype {self.dtype!r}: use float32, bfloat16 or float16.")
         if self.num_samples < 1:
             raise ValueError(f"--num_samples {self.num_samples}: use 1 (greedy only) or more (maj@k).")
         if not self.greedy and self.num_samples == 1:
             raise ValueError("--greedy false with --num_samples 1 measures nothing useful; use --num_samples 8.")
 
 
-def make_parser():
-    """A `TrlParser` over `EvalArguments` (so `--config file.yaml` works as for training)."""
-    from trl import TrlParser
-
-    return TrlParser((EvalArguments,))
+# The evaluation's output folder when no --output_dir (or recipe) names one; TrainingArguments' own default is a
+# training folder.
+DEFAULT_OUTPUT_DIR = "latro-eval"
 
 
-def main(args: EvalArguments) -> dict:
+def make_parser(subparsers: Any = None, prog: str | None = None) -> Any:
+    """A `TrlParser` over `(EvalArguments, LaTROConfig, ModelConfig)` (so `--config file.yaml` works as for training,
+    and a training recipe's `max_completion_length` sets the reply limit); as a `latro` subcommand when `subparsers`
+    is given."""
+    from trl import ModelConfig, TrlParser
+
+    from latro_trl import LaTROConfig
+
+    dataclass_types = (EvalArguments, LaTROConfig, ModelConfig)
+    if subparsers is not None:
+        parser = subparsers.add_parser(
+            "eval", help="Greedy accuracy and maj@k of a model or adapter.", dataclass_types=dataclass_types
+        )
+    else:
+        parser = TrlParser(dataclass_types, prog=prog)
+    parser.set_defaults_with_config(output_dir=DEFAULT_OUTPUT_DIR)
+    return parser
+
+
+def main(args: EvalArguments, config: Any, model_args: Any) -> int:
+    """Load, evaluate, write the files, print the summary."""
+    evaluate_run(args, config, model_args)
+    return 0
+
+
+def evaluate_run(args: EvalArguments, config: Any, model_args: Any) -> dict:
     """Load, evaluate, write the files; returns the summary."""
     import json
     from pathlib import Path
@@ -97,11 +106,14 @@ def main(args: EvalArguments) -> dict:
 
     from latro_trl.data.registry import task_type
     from latro_trl.evaluation import evaluate, load_model_for_eval
+    from latro_trl.evaluation.generation import default_max_new_tokens
 
     dataset = args.load(args.split, args.max_samples)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = getattr(torch, args.dtype) if args.dtype else None
-    model, tokenizer = load_model_for_eval(args.model_name_or_path, adapter=args.adapter, dtype=dtype, device=device)
+    dtype = None if model_args.dtype in (None, "auto") else getattr(torch, model_args.dtype)
+    model, tokenizer = load_model_for_eval(
+        model_args.model_name_or_path, adapter=args.adapter, dtype=dtype, device=device
+    )
 
     summary = evaluate(
         model,
@@ -110,14 +122,22 @@ def main(args: EvalArguments) -> dict:
         task=task_type(args.dataset_name),
         num_samples=args.num_samples,
         greedy=args.greedy,
-        max_new_tokens=args.max_new_tokens,
-        batch_size=args.batch_size,
-        output_dir=args.output_dir,
-        seed=args.seed,
+        max_new_tokens=args.max_new_tokens or default_max_new_tokens(config.max_completion_length),
+        batch_size=config.per_device_eval_batch_size,
+        output_dir=config.output_dir,
+        seed=config.seed,
     )
-    Path(args.output_dir, "arguments.json").write_text(json.dumps(asdict(args), indent=2) + "\n")
+    settings = asdict(args) | {
+        "model_name_or_path": model_args.model_name_or_path,
+        "dtype": model_args.dtype,
+        "max_completion_length": config.max_completion_length,
+        "per_device_eval_batch_size": config.per_device_eval_batch_size,
+        "seed": config.seed,
+        "output_dir": config.output_dir,
+    }
+    Path(config.output_dir, "arguments.json").write_text(json.dumps(settings, indent=2) + "\n")
 
-    name = args.model_name_or_path or "embedded SmolLM2-135M-Instruct"
+    name = model_args.model_name_or_path or "embedded SmolLM2-135M-Instruct"
     print(f"{name} on {args.dataset_name} {args.split} ({summary['num_examples']} questions):")
     for mode in ("greedy", f"maj@{args.num_samples}"):
         if mode in summary:
@@ -126,14 +146,13 @@ def main(args: EvalArguments) -> dict:
                 f"  {mode:>8}: {100 * block['accuracy']:.1f}% [{100 * block['ci_low']:.1f}, {100 * block['ci_high']:.1f}]"
                 f"  no answer {100 * block['no_answer_rate']:.0f}%  unfinished {100 * (1 - block['finished_rate']):.0f}%"
             )
-    print(f"Wrote {args.output_dir}/predictions.jsonl and summary.json (reply limit {summary['max_new_tokens']})")
+    print(f"Wrote {config.output_dir}/predictions.jsonl and summary.json (reply limit {summary['max_new_tokens']})")
     return summary
 
 
-def run(argv: list[str]) -> int:
-    (args,) = make_parser().parse_args_and_config(args=argv)
-    main(args)
-    return 0
+def run(argv: list[str] | None = None) -> int:
+    """`python -m latro_trl.cli.evaluate ...` and `examples/evaluate.py`: the same as `latro eval ...`."""
+    return main(*make_parser(prog="latro eval").parse_args_and_config(args=argv))
 
 
 if __name__ == "__main__":

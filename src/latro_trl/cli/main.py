@@ -1,14 +1,22 @@
-"""The `latro` command: `latro {train,eval,demo,plan} ...`."""
+"""The `latro` command: `latro {train,eval,demo,plan} ...`.
+
+Every subcommand follows TRL's pattern: its module exposes `make_parser(subparsers=None, prog=None)`, a `TrlParser`
+over a tuple of dataclasses (`LaTROConfig`, TRL's `ModelConfig` and the command's own arguments, so `--config
+recipe.yaml` works everywhere), and `main(*parsed_dataclasses) -> int`. Only the chosen command's module is imported,
+so `latro --help` stays fast.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
+from argparse import ArgumentParser
 
 COMMANDS = {
     "train": ("latro_trl.cli.train", "train with LaTRO (every LaTROConfig field is a flag; --config file.yaml)"),
     "eval": ("latro_trl.cli.evaluate", "greedy accuracy and maj@k of a model or adapter"),
     "demo": ("latro_trl.cli.demo", "embedded model + offline problems: evaluate, train with LoRA, evaluate again"),
-    "plan": ("latro_trl.cli.plan", "per-GPU memory estimate for a model, ZeRO stage and batch"),
+    "plan": ("latro_trl.cli.plan", "per-GPU memory estimate of a run's config, for a model and ZeRO stage"),
 }
 
 USAGE = (
@@ -17,6 +25,16 @@ USAGE = (
     + "} [options]   (latro COMMAND --help for its options)\n\n"
     + "\n".join(f"  {name:<6} {summary}" for name, (_, summary) in COMMANDS.items())
 )
+
+
+def run_command(command: str, argv: list[str]) -> int:
+    """Parse `argv` with `command`'s parser (registered as a `latro` subcommand) and run its `main`."""
+    from trl import TrlParser
+
+    module = importlib.import_module(COMMANDS[command][0])
+    subparsers = ArgumentParser(prog="latro", allow_abbrev=False).add_subparsers(dest="command", parser_class=TrlParser)
+    parser = module.make_parser(subparsers)
+    return int(module.main(*parser.parse_args_and_config(args=argv)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,16 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"latro: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         return 2
-    import importlib
-
-    module = importlib.import_module(COMMANDS[command][0])
-    if not hasattr(module, "add_parser"):  # TrlParser-based commands read their own argv
-        return int(module.run(rest) or 0)
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="latro")
-    module.add_parser(parser.add_subparsers(dest="command"))
-    return int(module.run(parser.parse_args([command, *rest])) or 0)
+    return run_command(command, rest)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from typing import Any
 
 from .datasets import DatasetArguments
 
@@ -60,8 +61,9 @@ class TrainArguments(DatasetArguments):
     )
 
 
-def make_parser(subparsers=None):
-    """A `TrlParser` over `(TrainArguments, LaTROConfig, ModelConfig)`; `--config file.yaml` sets their defaults."""
+def make_parser(subparsers: Any = None, prog: str | None = None) -> Any:
+    """A `TrlParser` over `(TrainArguments, LaTROConfig, ModelConfig)`; `--config file.yaml` sets their defaults. As a
+    `latro` subcommand when `subparsers` (from `add_subparsers(parser_class=TrlParser)`) is given."""
     from trl import ModelConfig, TrlParser
 
     from latro_trl import LaTROConfig
@@ -69,10 +71,10 @@ def make_parser(subparsers=None):
     dataclass_types = (TrainArguments, LaTROConfig, ModelConfig)
     if subparsers is not None:
         return subparsers.add_parser("train", help="Train with LaTRO.", dataclass_types=dataclass_types)
-    return TrlParser(dataclass_types)
+    return TrlParser(dataclass_types, prog=prog)
 
 
-def main(script_args: TrainArguments, training_args, model_args) -> int:
+def main(script_args: TrainArguments, training_args: Any, model_args: Any) -> int:
     """Load data and model, train, save. Safe under `accelerate launch` (every process runs it). Heavy imports
     live here so that `latro --help` stays fast."""
     from accelerate import PartialState
@@ -127,16 +129,16 @@ def main(script_args: TrainArguments, training_args, model_args) -> int:
     return 0
 
 
-def parse_args_for(dataset_name: str, argv: list[str] | None = None):
+def parse_args_for(dataset_name: str, argv: list[str] | None = None) -> tuple[Any, ...]:
     """`latro train`'s arguments with the data set chosen (a later `--dataset_name` in ``argv`` still wins): what
     `examples/train_gsm8k.py` and `examples/train_arc.py` parse."""
     argv = sys.argv[1:] if argv is None else argv
     return make_parser().parse_args_and_config(args=["--dataset_name", dataset_name, *argv])
 
 
-def run(argv: list[str]) -> int:
-    script_args, training_args, model_args = make_parser().parse_args_and_config(args=argv)
-    return main(script_args, training_args, model_args)
+def run(argv: list[str] | None = None) -> int:
+    """`python -m latro_trl.cli.train ...`: the same as `latro train ...`."""
+    return main(*make_parser(prog="latro train").parse_args_and_config(args=argv))
 
 
 if __name__ == "__main__":
