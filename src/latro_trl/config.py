@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from typing import Any, NamedTuple
 
 from transformers.utils import is_torch_bf16_gpu_available
 from trl import RLOOConfig
@@ -24,6 +27,127 @@ IGNORED_RLOO_OPTIONS = {
 }
 
 
+class Domain(NamedTuple):
+    """The values a setting accepts: in words (``allowed``), as a test (``accepts``), and what to set (``fix``)."""
+
+    allowed: str
+    accepts: Callable[[Any], bool]
+    fix: str
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _at_least(low: float) -> Callable[[Any], bool]:
+    return lambda value: _number(value) and value >= low
+
+
+def _above(low: float) -> Callable[[Any], bool]:
+    return lambda value: _number(value) and value > low
+
+
+def _unit_interval(value: Any) -> bool:
+    return _number(value) and 0 <= value <= 1
+
+
+def _count(low: int) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def _or_none(accepts: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: value is None or accepts(value)
+
+
+# Every setting LaTRO reads whose meaningful values form a range, checked first in __post_init__ (TRL's own checks
+# divide by some of them); numbers must also be finite. The rest (stop_markers, answer_template, settings that
+# contradict each other) have their own checks below. tests/unit/test_config.py tries a value outside each range.
+FIELD_DOMAINS: dict[str, Domain] = {
+    # the objective
+    "beta": Domain(">= 0", _at_least(0), "Set 0.0 to drop the KL term; the paper uses 0.05 (GSM8K) and 0.25 (ARC)."),
+    "answer_loss_coef": Domain(
+        ">= 0",
+        _at_least(0),
+        "Set 1.0 (the paper's gradient) or 0.0 (the rationale term alone); a negative weight would train the model "
+        "to find the gold answer less likely.",
+    ),
+    "reward_type": Domain(f"one of {', '.join(REWARD_TYPES)}", lambda value: value in REWARD_TYPES, "Choose one."),
+    "unfinished_penalty_factor": Domain(
+        "a factor >= 1, or None",
+        _or_none(_at_least(1)),
+        "A factor below 1 would reward unfinished rationales above the batch mean. Use a factor >= 1 (the reference "
+        "uses 2.0), or None to disable the penalty.",
+    ),
+    "num_iterations": Domain(
+        "exactly 1",
+        lambda value: value == 1,
+        "LaTRO's estimator is on-policy (plain REINFORCE, no importance ratio), so each generation batch may be used "
+        "for one optimizer step only. Set num_iterations=1.",
+    ),
+    # rationales and answers
+    "num_generations": Domain(
+        "an integer >= 2",
+        _count(2),
+        "LaTRO's leave-one-out baseline needs at least 2 rationales per question. Set num_generations >= 2 (the "
+        "paper uses 16).",
+    ),
+    "num_generations_eval": Domain(
+        "an integer >= 2, or None",
+        _or_none(_count(2)),
+        "Evaluation uses the same leave-one-out baseline. Set num_generations_eval >= 2, or None (num_generations).",
+    ),
+    "max_completion_length": Domain(
+        "an integer >= 1", _count(1), "It is the rationale limit L in tokens; the paper uses 500."
+    ),
+    "max_prompt_length": Domain(
+        "an integer >= 1, or None",
+        _or_none(_count(1)),
+        "Set the longest prompt you accept, in tokens after the chat template, or None to skip the check.",
+    ),
+    "length_groups": Domain(
+        "an integer >= 1, or None", _or_none(_count(1)), "Use 1 (one padded pass) or more, or None (auto)."
+    ),
+    # sampling
+    "temperature": Domain(
+        "> 0",
+        _above(0),
+        "Sampling needs a positive temperature (greedy decoding would give K identical rationales and no learning "
+        "signal). Set temperature=1.0: the estimator assumes samples of the policy itself.",
+    ),
+    "top_p": Domain("in (0, 1]", lambda value: _number(value) and 0 < value <= 1, "Set 1.0 to sample every token."),
+    "top_k": Domain("an integer >= 0, or None", _or_none(_count(0)), "Set 0 to turn top-k sampling off."),
+    "min_p": Domain("in [0, 1], or None", _or_none(_unit_interval), "Set None to turn min-p sampling off."),
+    "repetition_penalty": Domain("> 0", _above(0), "Set 1.0 to turn the penalty off."),
+    # batches and optimisation
+    "learning_rate": Domain(">= 0", _at_least(0), "The paper uses 5e-7."),
+    "per_device_train_batch_size": Domain("an integer >= 1", _count(1), "E.g. num_generations: one question."),
+    "per_device_eval_batch_size": Domain("an integer >= 1", _count(1), "E.g. num_generations: one question."),
+    "gradient_accumulation_steps": Domain("an integer >= 1", _count(1), "Set 1 to accumulate nothing."),
+    "generation_batch_size": Domain(
+        "an integer >= 1, or None", _or_none(_count(1)), "Leave it None: it is derived from the batch size."
+    ),
+    "steps_per_generation": Domain(
+        "an integer >= 1, or None", _or_none(_count(1)), "Leave it None: it is then gradient_accumulation_steps."
+    ),
+    "num_train_epochs": Domain(">= 0", _at_least(0), "E.g. 1.0 (max_steps > 0 overrides it)."),
+    "max_grad_norm": Domain(">= 0", _at_least(0), "Set 0 to turn gradient clipping off."),
+    "weight_decay": Domain(">= 0", _at_least(0), "Set 0.0 to turn weight decay off."),
+    # the reference model
+    "ref_model_mixup_alpha": Domain("in [0, 1]", _unit_interval, "It is the policy's weight in the mix, e.g. 0.6."),
+    "ref_model_sync_steps": Domain("an integer >= 1", _count(1), "It counts optimizer steps between syncs."),
+    # data, logging, vLLM
+    "answer_column": Domain(
+        "the name of a column other than 'prompt'",
+        lambda value: isinstance(value, str) and value.strip() != "" and value != "prompt",
+        "Name the data set column that holds the gold answer, e.g. answer_column='answer'.",
+    ),
+    "num_completions_to_print": Domain("an integer >= 0, or None", _or_none(_count(0)), "None prints them all."),
+    "vllm_gpu_memory_utilization": Domain(
+        "in (0, 1]", lambda value: _number(value) and 0 < value <= 1, "E.g. 0.3 (TRL's default)."
+    ),
+}
+
+
 @dataclass
 class LaTROConfig(RLOOConfig):
     r"""
@@ -33,7 +157,9 @@ class LaTROConfig(RLOOConfig):
     the model's own log-likelihood of the gold answer after it (minus `beta` times a KL sample to the initial model),
     and applies REINFORCE with a leave-one-out baseline plus `answer_loss_coef` times the answer log-likelihood.
     Every [`~trl.RLOOConfig`] and [`~transformers.TrainingArguments`] field keeps its meaning; fields below are
-    LaTRO's own or have LaTRO defaults.
+    LaTRO's own or have LaTRO defaults. Every setting LaTRO reads whose values form a range is checked on
+    construction (`FIELD_DOMAINS` lists each with its range), as are the stop markers, the answer template and
+    settings that contradict each other; the error names the setting, its value and what to set instead.
 
     Parameters:
         > Parameters that control the LaTRO objective
@@ -68,7 +194,9 @@ class LaTROConfig(RLOOConfig):
         stop_markers (`list[str]`, *optional*):
             Strings that introduce the answer. A rationale is cut at the first one (the marker and what follows are
             dropped: the answer template supplies them). Defaults to `"The answer is"`, `"the answer is"`,
-            `"The final answer is"`, `"Answer:"`.
+            `"The final answer is"`, `"Answer:"`. An empty list (or `None`) means no markers: rationales end at the
+            end of turn or at `max_completion_length`. Blank markers are rejected; a template whose lead-in holds
+            none of the markers warns.
         answer_template (`str`, *optional*, defaults to `"The answer is {answer}."`):
             How the gold answer `y` is written after the rationale; must contain `{answer}`. The end-of-turn token of
             the chat template (EOS for plain-text prompts) is appended.
@@ -164,7 +292,10 @@ class LaTROConfig(RLOOConfig):
     )
     stop_markers: list[str] = field(
         default_factory=lambda: list(STOP_MARKERS),
-        metadata={"help": "Strings that introduce the answer; a rationale is cut at the first one."},
+        metadata={
+            "help": "Strings that introduce the answer; a rationale is cut at the first one. Empty: no markers "
+            "(rationales end at the end of turn or the length limit)."
+        },
     )
     answer_template: str = field(
         default=ANSWER_TEMPLATE,
@@ -203,50 +334,110 @@ class LaTROConfig(RLOOConfig):
     )
 
     def __post_init__(self):
-        if self.reward_type not in REWARD_TYPES:
-            raise ValueError(f"reward_type={self.reward_type!r}: choose one of {', '.join(REWARD_TYPES)}.")
-        if "{answer}" not in self.answer_template:
-            raise ValueError(
-                f"answer_template={self.answer_template!r} has no '{{answer}}' placeholder, so the gold answer would "
-                "never be scored. Use e.g. answer_template='The answer is {answer}.'."
-            )
-        if isinstance(self.stop_markers, str):  # a single marker from the command line
-            self.stop_markers = [self.stop_markers]
-        if any(not marker for marker in self.stop_markers):
-            raise ValueError("stop_markers must not contain empty strings; remove them.")
-        if self.num_generations is None or self.num_generations < 2:
-            raise ValueError(
-                f"num_generations={self.num_generations}: LaTRO's leave-one-out baseline needs at least 2 rationales "
-                "per question. Set num_generations >= 2 (the paper uses 16)."
-            )
-        if self.length_groups is not None and self.length_groups < 1:
-            raise ValueError(f"length_groups={self.length_groups}: use 1 (one padded pass) or more, or None (auto).")
-        if self.num_iterations != 1:
-            raise ValueError(
-                f"num_iterations={self.num_iterations}: LaTRO's estimator is on-policy (plain REINFORCE, no importance "
-                "ratio), so each generation batch may be used for one optimizer step only. Set num_iterations=1."
-            )
-        if self.unfinished_penalty_factor is not None and self.unfinished_penalty_factor < 1.0:
-            raise ValueError(
-                f"unfinished_penalty_factor={self.unfinished_penalty_factor} would reward unfinished rationales above "
-                "the batch mean. Use a factor >= 1 (the reference uses 2.0), or None to disable the penalty."
-            )
+        if self.stop_markers is None or isinstance(self.stop_markers, str):  # "no markers"; one from the command line
+            self.stop_markers = [] if self.stop_markers is None else [self.stop_markers]
+        self._check_field_domains()  # first: TRL's own checks below divide by some of these
+        self._check_answer_framing()
         if self.bf16 is None and not self.fp16:
             # TRL turns bf16 on unconditionally, which makes the default config invalid on a machine without a
             # bf16-capable accelerator ("Your setup doesn't support bf16/gpu"); keep it on only where it works.
             self.bf16 = _bf16_available()
+        self._resolve_generation_batch()
+        self._check_combinations()
+        self._warn_about_ignored_options()
+        if self.prune_finished_rows:
+            self._check_pruned_sampling()
+        self._warn_about_biased_sampling()
+
+    def _check_field_domains(self) -> None:
+        """Each setting in ``FIELD_DOMAINS`` within its range, named with its value and the fix when it is not."""
+        for name, domain in FIELD_DOMAINS.items():
+            value = getattr(self, name)
+            if not domain.accepts(value):
+                raise ValueError(f"{name}={value!r}: must be {domain.allowed}. {domain.fix}")
+
+    def _check_answer_framing(self) -> None:
+        """Stop markers are real text, and the answer template writes the answer."""
+        blank = [marker for marker in self.stop_markers if not isinstance(marker, str) or not marker.strip()]
+        if blank:
+            raise ValueError(
+                f"stop_markers={self.stop_markers!r}: {blank} are empty, whitespace-only or not strings, so rationales "
+                "would be cut at every space or never. Remove them; stop_markers=[] means no markers (rationales then "
+                "end at the end of turn or at max_completion_length)."
+            )
+        lead_in = self.answer_lead_in()
+        if self.stop_markers and not any(marker in lead_in for marker in self.stop_markers):
+            warnings.warn(
+                f"answer_template={self.answer_template!r} introduces the answer with {lead_in.strip()!r}, which "
+                f"contains none of stop_markers={self.stop_markers!r}: a rationale that writes the answer the way it "
+                "is trained to is not cut there, so the answer would sit in the rationale and be scored twice. Add "
+                f"{lead_in.strip()!r} to stop_markers, or start the template with one of them.",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    def answer_lead_in(self) -> str:
+        """The text ``answer_template`` writes before the answer (e.g. ``"The answer is "``); checks the template."""
+        sentinel = "\x00"
+        try:
+            rendered = self.answer_template.format(answer=sentinel)
+        except (AttributeError, IndexError, KeyError, ValueError) as error:
+            raise ValueError(
+                f"answer_template={self.answer_template!r} cannot be filled in ({type(error).__name__}: {error}). It "
+                "must be text whose only field is '{answer}'; write literal braces as '{{' and '}}', e.g. "
+                "answer_template='The answer is {answer}.'."
+            ) from None
+        if sentinel not in rendered:
+            raise ValueError(
+                f"answer_template={self.answer_template!r} has no '{{answer}}' placeholder, so the gold answer would "
+                "never be scored. Use e.g. answer_template='The answer is {answer}.'."
+            )
+        return rendered.split(sentinel, 1)[0]
+
+    def _check_combinations(self) -> None:
+        """Settings that are each valid but contradict one another."""
+        if self.max_steps <= 0 and self.num_train_epochs == 0:
+            raise ValueError(
+                f"num_train_epochs=0 with max_steps={self.max_steps}: there is nothing to train. Set num_train_epochs "
+                "> 0, or max_steps > 0."
+            )
+        if self.sync_ref_model and self.beta == 0.0:
+            raise ValueError(
+                "sync_ref_model=True with beta=0.0: without a KL term there is no reference model to synchronise. "
+                "Set sync_ref_model=False, or beta > 0."
+            )
+        if self.score_with_training_pass and self.steps_per_generation not in (None, 1):
+            raise ValueError(
+                f"score_with_training_pass=True needs the whole generation batch in one micro-batch, but "
+                f"steps_per_generation={self.steps_per_generation}. Set score_with_training_pass=None (automatic) or "
+                "False, or steps_per_generation=1."
+            )
+        self._check_on_policy()
+
+    def _resolve_generation_batch(self) -> None:
+        """TRL's derivation of the generation batch, with a message that names the setting to change."""
+        explicit = self.generation_batch_size is not None
         try:
             super().__post_init__()
         except ValueError as error:
             if "divisible by num_generations" not in str(error):
                 raise
+            if explicit:
+                fix = f"Set generation_batch_size to a multiple of {self.num_generations}, or leave it unset."
+            else:
+                fix = (
+                    "Set per_device_train_batch_size (or gradient_accumulation_steps) so that the product is a "
+                    f"multiple of {self.num_generations}, e.g. per_device_train_batch_size={self.num_generations}."
+                )
             raise ValueError(
                 f"The generation batch ({self.generation_batch_size} sequences = per_device_train_batch_size "
                 f"{self.per_device_train_batch_size} x {self.world_size} processes x steps_per_generation "
                 f"{self.steps_per_generation}) must hold whole groups of num_generations={self.num_generations} "
-                f"rationales. Set per_device_train_batch_size (or gradient_accumulation_steps) so that the product is "
-                f"a multiple of {self.num_generations}, e.g. per_device_train_batch_size={self.num_generations}."
+                f"rationales. {fix}"
             ) from error
+
+    def _check_on_policy(self) -> None:
+        """No micro-batch may train on rationales sampled before the last optimizer step."""
         if self.gradient_accumulation_steps % self.steps_per_generation != 0:
             # A generation batch is trained over steps_per_generation micro-batches; unless they all fall inside one
             # accumulation window, an optimizer step lands between them and the later ones train on rationales
@@ -258,9 +449,8 @@ class LaTROConfig(RLOOConfig):
                 "steps_per_generation unset (it then equals gradient_accumulation_steps), or pick a divisor of "
                 f"gradient_accumulation_steps={self.gradient_accumulation_steps}."
             )
-        self._warn_about_ignored_options()
-        if self.prune_finished_rows:
-            self._check_pruned_sampling()
+
+    def _warn_about_biased_sampling(self) -> None:
         sampling_changed = self.temperature != 1.0 or self.top_k not in (0, None) or self.top_p != 1.0
         if sampling_changed or self.min_p not in (None, 0.0) or self.repetition_penalty != 1.0:
             warnings.warn(
@@ -269,7 +459,7 @@ class LaTROConfig(RLOOConfig):
                 "unbiased only for samples from the policy itself (temperature 1, no top-k/top-p/min-p, repetition "
                 "penalty 1). Training will run, but the estimate is biased.",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
 
     def options_pruning_cannot_honour(self) -> list[str]:

@@ -58,11 +58,12 @@ from .trl_compat import (
     use_adapter,
 )
 from .validation import (
-    check_answers,
     check_chat_template,
-    check_dataset_columns,
+    check_datasets,
+    check_enough_rows,
     check_prompt_lengths,
     check_stop_markers,
+    named_datasets,
     require_answer,
 )
 
@@ -153,9 +154,8 @@ class LaTROTrainer(RLOOTrainer):
             logger.warning("LaTROTrainer ignores `reward_funcs`: its reward is the model's own answer log-likelihood.")
         if train_dataset is None:
             raise ValueError("`train_dataset` is required: rows with a 'prompt' and the gold answer.")
-        for name, dataset in (("train_dataset", train_dataset), *_named_eval_sets(eval_dataset)):
-            check_dataset_columns(dataset, args.answer_column, name)
-            check_answers(dataset, args.answer_column, name)
+        # Rows and columns before TRL touches them; a streamed data set comes back wrapped to check each drawn row.
+        train_dataset, eval_dataset = check_datasets(train_dataset, eval_dataset, args.answer_column)
 
         # RLOOTrainer re-loads its reference from the policy's hub id, which fails for models built in memory or
         # loaded from GGUF. When we can do better (a model object, or a given ref_model), it must not try: hide beta
@@ -210,10 +210,12 @@ class LaTROTrainer(RLOOTrainer):
         self._training_pass_groups = self._resolve_training_pass_groups()
         if isinstance(self.processing_class, ProcessorMixin):
             raise ValueError("LaTROTrainer supports text-only models; pass a tokenizer as `processing_class`.")
-        self._check_inputs(train_dataset)
-        # Built once: transformers would rebuild it (a scan of the whole vocabulary) on every `generate` call.
+        self._check_inputs(train_dataset, eval_dataset)
+        # Built once: transformers would rebuild it (a scan of the whole vocabulary) on every `generate` call. Not
+        # built without markers: transformers rejects an empty list of stop strings.
+        stop_at_markers = args.stop_generation_at_markers and bool(args.stop_markers)
         self._stop_at_markers = StoppingCriteriaList(
-            [StopStringCriteria(self._tokenizer, list(args.stop_markers))] if args.stop_generation_at_markers else []
+            [StopStringCriteria(self._tokenizer, list(args.stop_markers))] if stop_at_markers else []
         )
         # Token ids that close the answer y: the chat template's end of turn, or EOS for plain-text prompts.
         self._answer_end_ids = {
@@ -223,11 +225,13 @@ class LaTROTrainer(RLOOTrainer):
             for conversational in (True, False)
         }
 
-    def _check_inputs(self, train_dataset) -> None:
-        first_prompt = next(iter(train_dataset))["prompt"]
-        check_chat_template(self._tokenizer, first_prompt)
+    def _check_inputs(self, train_dataset, eval_dataset) -> None:
+        """The checks that need the tokenizer or the resolved batch sizes (rows were checked in ``__init__``)."""
         check_stop_markers(self._tokenizer, self.args.stop_markers)
-        check_prompt_lengths(train_dataset, self._tokenizer, self.args.max_prompt_length, self.chat_template_kwargs)
+        check_enough_rows(train_dataset, self.args.generation_batch_size // self.num_generations)
+        for name, dataset in named_datasets(train_dataset, eval_dataset):
+            check_chat_template(self._tokenizer, next(iter(dataset))["prompt"])
+            check_prompt_lengths(dataset, self._tokenizer, self.args.max_prompt_length, self.chat_template_kwargs, name)
 
     def _resolve_score_with_training_pass(self) -> bool:
         """Whether the training pass may stand in for the no-gradient policy scoring pass (see the config field)."""
@@ -678,11 +682,3 @@ def _frozen_copy(model: PreTrainedModel) -> PreTrainedModel:
     # closure calls the ORIGINAL model: a deep copy would silently run the policy. Drop it; it is re-added below.
     reference.__dict__.pop("forward", None)
     return reference
-
-
-def _named_eval_sets(eval_dataset):
-    if eval_dataset is None:
-        return []
-    if isinstance(eval_dataset, dict):
-        return [(f"eval_dataset[{key!r}]", value) for key, value in eval_dataset.items()]
-    return [("eval_dataset", eval_dataset)]

@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import string
 import subprocess
 import sys
 import textwrap
@@ -84,6 +85,97 @@ def test_prompt_longer_than_limit(model, tokenizer, conversational_dataset, make
         _trainer(model, tokenizer, conversational_dataset, make_config(max_prompt_length=10))
 
 
+def test_empty_training_set_says_so(model, tokenizer, make_config):
+    empty = Dataset.from_dict({"prompt": [], "answer": []})
+    with pytest.raises(ValueError, match=r"train_dataset is empty \(0 rows\)"):
+        _trainer(model, tokenizer, empty, make_config())
+
+
+def test_empty_eval_set_says_so(model, tokenizer, conversational_dataset, make_config):
+    empty = Dataset.from_dict({"prompt": [], "answer": []})
+    with pytest.raises(ValueError, match=r"eval_dataset is empty \(0 rows\)"):
+        _trainer(model, tokenizer, conversational_dataset, make_config(), eval_dataset=empty)
+
+
+def test_fewer_rows_than_one_generation_batch_would_train_nothing(
+    model, tokenizer, conversational_dataset, make_config
+):
+    # 8 sequences per generation batch at K=4 take 2 questions; TRL's sampler drops a batch it cannot fill.
+    one_row = conversational_dataset.select([0])
+    with pytest.raises(ValueError, match=r"has 1 row\(s\), fewer than the 2 questions one generation batch takes"):
+        _trainer(model, tokenizer, one_row, make_config())
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "match"),
+    [
+        ("prompt", 7, r"8 row\(s\) whose 'prompt' is of type int, neither text nor a list of messages \(rows 0, 1,"),
+        ("prompt", {"role": "user", "content": "1+1?"}, r"'prompt' is a single message.*Wrap it in a list"),
+        ("prompt", [], r"'prompt' is an empty conversation"),
+        ("answer", [2], r"'answer' is of type list, not one answer"),
+        ("answer", True, r"'answer' is of type bool, not an answer"),
+        ("answer", {"value": 2}, r"'answer' is of type dict, not one answer"),
+    ],
+)
+def test_rows_of_the_wrong_shape_are_named(model, tokenizer, make_config, column, value, match):
+    # The whole column has the odd type (Arrow keeps one type per column); the error names the rows and the fix.
+    rows = [{"prompt": [{"role": "user", "content": "1+1?"}], "answer": "2"} for _ in range(8)]
+    for row in rows:
+        row[column] = value
+    with pytest.raises(ValueError, match=match):
+        _trainer(model, tokenizer, Dataset.from_list(rows), make_config())
+
+
+def test_wrong_answer_type_in_the_eval_set(model, tokenizer, conversational_dataset, make_config):
+    eval_rows = [{**row, "answer": [row["answer"]]} for row in conversational_dataset.to_list()]
+    with pytest.raises(ValueError, match=r"eval_dataset has 8 row\(s\) whose 'answer' is of type list"):
+        _trainer(model, tokenizer, conversational_dataset, make_config(), eval_dataset=Dataset.from_list(eval_rows))
+
+
+def test_bad_prompt_in_a_streamed_dataset_is_named_when_drawn(model, tokenizer, make_config):
+    rows = [{"prompt": f"What is {i} + 1?", "answer": str(i + 1)} for i in range(8)]
+    rows[1]["prompt"] = None  # drawn in the first generation batch (2 questions), not by the up-front checks
+    streamed = Dataset.from_list(rows).to_iterable_dataset()
+    trainer = _trainer(model, tokenizer, streamed, make_config(max_steps=1, shuffle_dataset=False))
+    with pytest.raises(ValueError, match=r"train_dataset row 1: 'prompt' is missing or blank"):
+        trainer.train()
+
+
+def test_numeric_answers_are_trained_as_the_template_writes_them(model, tokenizer, make_config):
+    rows = [{"prompt": f"What is {i} + 1?", "answer": float(i + 1)} for i in range(8)]
+    trainer = _trainer(model, tokenizer, Dataset.from_list(rows), make_config(max_steps=1))
+    trainer.train()
+    answers = {text.strip() for text in trainer._logs["extra"]["answer"]}
+    assert answers <= {f"The answer is {i + 1}." for i in range(8)}, answers  # "18", never "18.0"
+
+
+def test_conversational_eval_set_without_chat_template(
+    model, tokenizer, plain_dataset, conversational_dataset, make_config
+):
+    tokenizer.chat_template = None
+    with pytest.raises(ValueError, match="no chat template"):
+        _trainer(model, tokenizer, plain_dataset, make_config(), eval_dataset=conversational_dataset)
+
+
+@pytest.mark.parametrize("prune", [False, True], ids=["generate", "pruned"])
+def test_no_stop_markers_trains_and_evaluates(model, tokenizer, conversational_dataset, make_config, prune):
+    # stop_markers=[]: rationales end at the end of turn or the limit. transformers rejects an empty stop-string list,
+    # so the trainer must not build that criterion, in training and in the trainer's own evaluation.
+    config = make_config(
+        stop_markers=[],
+        max_steps=1,
+        prune_finished_rows=prune,
+        eval_strategy="steps",
+        eval_steps=1,
+        per_device_eval_batch_size=8,
+    )
+    trainer = _trainer(model, tokenizer, conversational_dataset, config, eval_dataset=conversational_dataset)
+    trainer.train()
+    logs = {key: value for entry in trainer.state.log_history for key, value in entry.items()}
+    assert torch.isfinite(torch.tensor([logs["loss"], logs["eval_loss"]])).all()
+    assert logs["rationale/marker_rate"] == 0.0
+
+
 def test_tokenizer_without_pad_token_trains(model, conversational_dataset, make_config):
     from latro_trl.testing import make_tiny_tokenizer
 
@@ -119,12 +211,10 @@ def test_rationales_that_fill_the_limit_or_are_empty(model, tokenizer, conversat
 
 
 def test_empty_rationales_when_the_marker_comes_first(model, tokenizer, conversational_dataset, make_config):
-    # A marker that is an ordinary token the random model writes at once: every rationale is cut to (nearly) nothing.
+    # Markers the random model writes at once (every visible character): every rationale is cut to (nearly) nothing.
+    markers = [character for character in string.printable if not character.isspace()]
     trainer = _trainer(
-        model,
-        tokenizer,
-        conversational_dataset,
-        make_config(stop_markers=[" ", "e", "a", "o", "1", "."], max_completion_length=8),
+        model, tokenizer, conversational_dataset, make_config(stop_markers=markers, max_completion_length=8)
     )
     trainer.train()
     logs = trainer.state.log_history[0]

@@ -1,5 +1,6 @@
 """LaTROConfig defaults and the invariants its __post_init__ enforces."""
 
+import re
 import warnings
 
 import pytest
@@ -132,3 +133,128 @@ def test_every_field_has_help():
     for name in latro_fields:
         assert by_name[name].metadata.get("help"), name
         assert name in LaTROConfig.__doc__, name
+
+
+# The table of checked settings: each FIELD_DOMAINS entry with values outside its range and values inside it. One test
+# case per field; a field added to FIELD_DOMAINS without a row here fails test_every_checked_field_has_a_row.
+NAN, INF = float("nan"), float("inf")
+DOMAIN_TABLE = [
+    # field, rejected values, accepted values (on top of num_generations=2, per_device_train_batch_size=2)
+    ("beta", [-0.1, NAN, INF], [0.0, 0.25]),
+    ("answer_loss_coef", [-1.0, NAN], [0.0, 1.0]),
+    ("reward_type", ["likelihood", None], ["probability"]),
+    ("unfinished_penalty_factor", [0.5, NAN, INF], [None, 1.0]),
+    ("num_iterations", [2, 0], [1]),
+    ("num_generations", [1, 0, None, 2.5], [2]),
+    ("num_generations_eval", [1, 0], [None, 2]),
+    ("max_completion_length", [0, -1, None], [1]),
+    ("max_prompt_length", [0, -5], [None, 1]),
+    ("length_groups", [0, -1], [None, 1]),
+    ("temperature", [0.0, -1.0, NAN, INF], [1.0, 0.5]),
+    ("top_p", [0.0, 1.5, NAN], [1.0, 0.9]),
+    ("top_k", [-1, 2.5], [0, None, 5]),
+    ("min_p", [-0.1, 1.5], [None, 0.0, 1.0]),
+    ("repetition_penalty", [0.0, -1.0], [1.0, 1.1]),
+    ("learning_rate", [-1e-5, NAN], [0.0, 5e-7]),
+    ("per_device_train_batch_size", [0, -2], [2, 4]),
+    ("per_device_eval_batch_size", [0], [1, 2]),
+    ("gradient_accumulation_steps", [0, -1], [1, 2]),
+    ("generation_batch_size", [0, -2], [None, 2]),
+    ("steps_per_generation", [0], [None, 1]),
+    ("num_train_epochs", [-1.0, NAN], [0.5, 3.0]),
+    ("max_grad_norm", [-1.0, NAN, None], [0.0, 1.0]),
+    ("weight_decay", [-0.1], [0.0, 0.1]),
+    ("ref_model_mixup_alpha", [-0.1, 1.5], [0.0, 1.0]),
+    ("ref_model_sync_steps", [0], [1]),
+    ("answer_column", ["", "prompt", None], ["solution"]),
+    ("num_completions_to_print", [-1], [None, 0]),
+    ("vllm_gpu_memory_utilization", [0.0, 1.5], [0.3, 1.0]),
+]
+
+
+def _config(tmp_path, **overrides):
+    values = dict(output_dir=str(tmp_path), num_generations=2, per_device_train_batch_size=2, report_to="none")
+    return LaTROConfig(**{**values, **overrides})
+
+
+def test_every_checked_field_has_a_row():
+    from latro_trl.config import FIELD_DOMAINS
+
+    assert [name for name, _, _ in DOMAIN_TABLE] == list(FIELD_DOMAINS)
+
+
+@pytest.mark.parametrize(("name", "rejected", "accepted"), DOMAIN_TABLE, ids=[row[0] for row in DOMAIN_TABLE])
+def test_field_outside_its_range_is_rejected_by_name(tmp_path, name, rejected, accepted):
+    from latro_trl.config import FIELD_DOMAINS
+
+    for value in rejected:
+        with pytest.raises(ValueError, match=rf"^{name}={re.escape(repr(value))}: must be .*\. \S") as error:
+            _config(tmp_path, **{name: value})
+        assert FIELD_DOMAINS[name].fix in str(error.value)  # the fix, not only the range
+    for value in accepted:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # biased sampling and ignored options warn; they are valid
+            config = _config(tmp_path, **{name: value})
+            assert value is None or getattr(config, name) == value  # None may be resolved (batch sizes)
+
+
+def test_zero_epochs_without_max_steps_trains_nothing(tmp_path):
+    with pytest.raises(ValueError, match=r"num_train_epochs=0 with max_steps=-1: there is nothing to train"):
+        _config(tmp_path, num_train_epochs=0)
+    _config(tmp_path, num_train_epochs=0, max_steps=5)
+
+
+def test_syncing_a_reference_that_does_not_exist(tmp_path):
+    with pytest.raises(ValueError, match=r"sync_ref_model=True with beta=0.0.*Set sync_ref_model=False, or beta > 0"):
+        _config(tmp_path, sync_ref_model=True, beta=0.0)
+    _config(tmp_path, sync_ref_model=True, beta=0.1)
+
+
+def test_training_pass_scores_need_one_micro_batch(tmp_path):
+    # Known from the config alone: the whole generation batch is not trained in one micro-batch.
+    with pytest.raises(ValueError, match=r"score_with_training_pass=True .*steps_per_generation=2"):
+        _config(tmp_path, score_with_training_pass=True, gradient_accumulation_steps=2)
+    _config(tmp_path, score_with_training_pass=True)
+
+
+def test_explicit_generation_batch_not_a_multiple_of_k_names_it(tmp_path):
+    with pytest.raises(ValueError, match=r"Set generation_batch_size to a multiple of 2"):
+        _config(tmp_path, per_device_train_batch_size=1, generation_batch_size=3)
+
+
+@pytest.mark.parametrize("markers", [["  "], ["The answer is", "\n"], [""], ["Answer:", 3]])
+def test_blank_or_non_text_stop_markers_are_rejected(tmp_path, markers):
+    with pytest.raises(ValueError, match=r"stop_markers=.*whitespace-only.*stop_markers=\[\] means no markers"):
+        _config(tmp_path, stop_markers=markers)
+
+
+@pytest.mark.parametrize("markers", [[], None])
+def test_no_stop_markers_is_a_valid_choice(tmp_path, markers):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # no markers: nothing to compare the template with
+        assert _config(tmp_path, stop_markers=markers).stop_markers == []
+
+
+@pytest.mark.parametrize(
+    ("template", "match"),
+    [
+        ("{answer} {unit}", r"cannot be filled in \(KeyError: 'unit'\)"),
+        ("The answer is {answer", r"cannot be filled in \(ValueError"),
+        ("{0}: {answer}", r"cannot be filled in \(IndexError"),
+        ("The answer is {{answer}}.", r"has no '\{answer\}' placeholder"),
+        ("The answer is 42.", r"has no '\{answer\}' placeholder"),
+    ],
+)
+def test_answer_template_that_cannot_write_the_answer(tmp_path, template, match):
+    with pytest.raises(ValueError, match=rf"answer_template={re.escape(repr(template))} {match}"):
+        _config(tmp_path, answer_template=template)
+
+
+def test_answer_template_whose_lead_in_is_no_marker_warns(tmp_path):
+    with pytest.warns(UserWarning, match=r"introduces the answer with 'So the result is'.*Add 'So the result is'"):
+        _config(tmp_path, answer_template="So the result is {answer}.")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        _config(tmp_path, answer_template="Answer: {answer}")  # "Answer:" is a default marker
+        _config(tmp_path, answer_template="So the result is {answer}.", stop_markers=["So the result is"])
+        assert _config(tmp_path, answer_template="{{{answer}}}", stop_markers=["{"]).answer_lead_in() == "{"

@@ -12,13 +12,14 @@ from .scoring import accuracy, majority_vote, summarize, wilson_interval
 if TYPE_CHECKING:
     from ..models import load_model_for_eval
     from .callback import AccuracyCallback
-    from .evaluator import answers_match, evaluate, score_reply
+    from .evaluator import answer_markers, answers_match, evaluate, score_reply
     from .generation import Reply, generate_replies, render_prompt
 
 __all__ = [
     "AccuracyCallback",
     "Reply",
     "accuracy",
+    "answer_markers",
     "answers_match",
     "evaluate",
     "generate_replies",
@@ -32,6 +33,7 @@ __all__ = [
 
 _LAZY = {
     "AccuracyCallback": "callback",
+    "answer_markers": "evaluator",
     "answers_match": "evaluator",
     "evaluate": "evaluator",
     "score_reply": "evaluator",

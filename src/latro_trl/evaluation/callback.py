@@ -7,7 +7,7 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from .evaluator import Task, evaluate
+from .evaluator import Task, evaluate, gold_answers
 from .generation import default_max_new_tokens
 
 
@@ -25,8 +25,13 @@ class AccuracyCallback(TrainerCallback):
     Every process runs the evaluation (generation under ZeRO-3 needs all ranks); the data is not sharded, so keep
     the set small (a few hundred questions at most).
 
+    Answers are read the way the run writes them: the gold answer from its ``answer_column``, the reply's answer after
+    its ``stop_markers`` or the words its ``answer_template`` puts before ``{answer}`` (read from the training
+    arguments, so a plain ``TrainingArguments`` gets the package's defaults). The set is checked when training
+    starts, so a missing column or a gold answer the task cannot score fails before the first step.
+
     Args:
-        eval_dataset: rows with ``prompt`` and ``answer`` (see :mod:`latro_trl.data`).
+        eval_dataset: rows with ``prompt`` and the gold answer (see :mod:`latro_trl.data`).
         tokenizer: the tokenizer; ``None`` takes the trainer's ``processing_class`` at call time.
         every_n_steps: evaluate when ``global_step`` is a multiple of it.
         max_new_tokens: the reply length limit; ``None`` (default): the training run's ``max_completion_length``
@@ -38,6 +43,8 @@ class AccuracyCallback(TrainerCallback):
         eval_on_start: also evaluate before the first step (logged at step 0).
         save_predictions: write each evaluation's ``predictions.jsonl``/``summary.json`` to
             ``{output_dir}/accuracy/step-{N}``.
+        answer_column: the gold-answer column; ``None`` (default): the run's ``answer_column`` (``"answer"`` when
+            its arguments have none).
 
     Example:
         >>> callback = AccuracyCallback(load_synthetic("validation", n=64), tokenizer, every_n_steps=50)  # doctest: +SKIP
@@ -57,6 +64,7 @@ class AccuracyCallback(TrainerCallback):
         metric_prefix: str = "eval/",
         eval_on_start: bool = False,
         save_predictions: bool = False,
+        answer_column: str | None = None,
     ) -> None:
         if every_n_steps < 1:
             raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
@@ -73,6 +81,7 @@ class AccuracyCallback(TrainerCallback):
         self.metric_prefix = metric_prefix
         self.eval_on_start = eval_on_start
         self.save_predictions = save_predictions
+        self.answer_column = answer_column
         self.trainer: Any = None
         self.history: list[dict[str, float]] = []
 
@@ -86,6 +95,7 @@ class AccuracyCallback(TrainerCallback):
     def on_train_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
+        gold_answers(list(self.eval_dataset), self.task, self._answer_column(args))  # fail before the first step
         if self.eval_on_start:
             self._evaluate_and_log(args, state, control, kwargs)
 
@@ -116,6 +126,9 @@ class AccuracyCallback(TrainerCallback):
             batch_size=self.batch_size,
             output_dir=output_dir,
             progress=False,
+            answer_column=self._answer_column(args),
+            stop_markers=getattr(args, "stop_markers", None),
+            answer_template=getattr(args, "answer_template", None),
         )["greedy"]
         prefix = self.metric_prefix
         metrics = {
@@ -133,3 +146,7 @@ class AccuracyCallback(TrainerCallback):
             control.should_log = should_log
         else:
             state.log_history.append({**metrics, "step": state.global_step})
+
+    def _answer_column(self, args: TrainingArguments) -> str:
+        # Read from the arguments, not imported from the config: evaluation never depends on the trainer's modules.
+        return self.answer_column or getattr(args, "answer_column", None) or "answer"

@@ -6,34 +6,62 @@ Never imports the trainer: it runs on a base model, a fully trained checkpoint o
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from ..data.answers import extract_choice, extract_number, format_number, normalise_choices, numbers_match, parse_number
+from ..markers import ANSWER_MARKERS, STOP_MARKERS
 from .generation import Reply, default_max_new_tokens, generate_replies, render_prompt
 from .scoring import majority_vote, summarize
 
 Task = Literal["number", "choice"]
 
 
-def _gold(row: Mapping[str, Any], task: Task, index: int | None = None) -> str:
+def answer_markers(stop_markers: Sequence[str] | None = None, answer_template: str | None = None) -> tuple[str, ...]:
+    """The phrases after which a reply's answer is read: a training run's stop markers and the words its answer
+    template writes before the answer, case variants merged (matching is case-insensitive).
+
+    Args:
+        stop_markers: the run's ``stop_markers``; ``None``: the package's defaults. An empty list adds none.
+        answer_template: the run's ``answer_template`` (e.g. ``"Final: {answer}"`` adds ``"Final:"``).
+
+    Returns:
+        The markers; :data:`~latro_trl.markers.ANSWER_MARKERS` when both arguments are ``None``. Empty when the run
+        has neither markers nor words before ``{answer}``: answers are then found by the fallbacks (``\\boxed{}``,
+        the last number or option).
+    """
+    if stop_markers is None and answer_template is None:
+        return ANSWER_MARKERS
+    candidates = list(STOP_MARKERS if stop_markers is None else stop_markers)
+    if answer_template is not None:
+        candidates.append(answer_template.format(answer="\x00").split("\x00", 1)[0].strip())
+    unique: dict[str, str] = {}
+    for marker in candidates:
+        if marker.strip():
+            unique.setdefault(marker.casefold(), marker)
+    return tuple(unique.values())
+
+
+def _gold(row: Mapping[str, Any], task: Task, index: int | None = None, answer_column: str = "answer") -> str:
     """The row's canonical gold answer (a number string or a choice label), checked (``index`` names the row)."""
     where = "" if index is None else f"row {index}: "
     if task == "number":
-        value = parse_number(row["answer"])
+        value = parse_number(row[answer_column])
         if value is None:
             raise ValueError(
-                f"{where}answer {row['answer']!r} is not a number; use task='choice' for multiple-choice data."
+                f"{where}{answer_column} {row[answer_column]!r} is not a number; use task='choice' for "
+                "multiple-choice data."
             )
         return format_number(value)
     if "choices" not in row:
         raise ValueError(f"{where}task='choice' needs a 'choices' column (see latro_trl.data.load_arc).")
-    label = str(row.get("answer_label") or row["answer"]).strip()
+    label = str(row.get("answer_label") or row[answer_column]).strip()
     if label not in {choice_label for choice_label, _ in normalise_choices(row["choices"])}:
         raise ValueError(f"{where}gold label {label!r} is not one of its choices' labels.")
     return label
@@ -46,23 +74,32 @@ def answers_match(answer: str | None, gold: str, task: Task) -> bool:
     return numbers_match(answer, gold) if task == "number" else answer == gold
 
 
-def score_reply(text: str, row: Mapping[str, Any], task: Task) -> tuple[str | None, bool]:
+def score_reply(
+    text: str,
+    row: Mapping[str, Any],
+    task: Task,
+    *,
+    answer_column: str = "answer",
+    markers: Sequence[str] = ANSWER_MARKERS,
+) -> tuple[str | None, bool]:
     """Parse a reply and compare it with the row's gold answer.
 
     Args:
         text: the generated reply.
-        row: the data set row (``answer``; for ``task="choice"`` also ``choices`` and ideally ``answer_label``).
+        row: the data set row (the gold answer; for ``task="choice"`` also ``choices`` and ideally ``answer_label``).
         task: ``"number"`` (GSM8K, synthetic) or ``"choice"`` (ARC).
+        answer_column: the row's gold-answer column.
+        markers: phrases after which the answer is read (see :func:`answer_markers`).
 
     Returns:
         ``(answer, correct)``: the canonical parsed answer (``None`` when none was found) and whether it is right.
     """
     if task == "number":
-        value = extract_number(text)
+        value = extract_number(text, markers=markers)
         answer = None if value is None else format_number(value)
     else:
-        answer = extract_choice(text, row["choices"])
-    return answer, answers_match(answer, _gold(row, task), task)
+        answer = extract_choice(text, row["choices"], markers=markers)
+    return answer, answers_match(answer, _gold(row, task, answer_column=answer_column), task)
 
 
 def _rates(replies: Sequence[Reply], answers: Sequence[str | None]) -> dict[str, float]:
@@ -73,16 +110,20 @@ def _rates(replies: Sequence[Reply], answers: Sequence[str | None]) -> dict[str,
     }
 
 
-def _check_arguments(task: str, num_samples: int, rows: Sequence[Mapping[str, Any]]) -> None:
+def gold_answers(rows: Sequence[Mapping[str, Any]], task: Task = "number", answer_column: str = "answer") -> list[str]:
+    """Each row's canonical gold answer, after checking the rows: there are some, with a ``prompt`` and the answer
+    column, and each gold answer is one the task can score (the error names the row)."""
     if task not in ("number", "choice"):
         raise ValueError(f"task must be 'number' or 'choice', got {task!r}")
-    if num_samples < 1:
-        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
     if not rows:
-        raise ValueError("the evaluation data set is empty.")
-    missing = {"prompt", "answer"} - set(rows[0])
+        raise ValueError("the evaluation data set is empty; pass a few held-out questions.")
+    missing = [column for column in ("prompt", answer_column) if column not in rows[0]]
     if missing:
-        raise ValueError(f"the data set lacks columns {sorted(missing)}; load it with latro_trl.data loaders.")
+        raise ValueError(
+            f"the evaluation data set lacks column(s) {missing} (it has {sorted(rows[0])}); load it with the "
+            "latro_trl.data loaders, or pass answer_column= naming the column with the gold answer."
+        )
+    return [_gold(row, task, index, answer_column) for index, row in enumerate(rows)]
 
 
 def evaluate(
@@ -98,6 +139,9 @@ def evaluate(
     output_dir: str | os.PathLike[str] | None = None,
     seed: int = 0,
     progress: bool = True,
+    answer_column: str = "answer",
+    stop_markers: Sequence[str] | None = None,
+    answer_template: str | None = None,
 ) -> dict[str, Any]:
     """Measure greedy accuracy and/or maj@k of a model.
 
@@ -127,6 +171,9 @@ def evaluate(
             evaluation stopped part way and started again with the same arguments resumes there (same results).
         seed: the sampling seed (the caller's random state is left untouched).
         progress: show progress bars.
+        answer_column: the column with the gold answer (a training run's ``LaTROConfig.answer_column``).
+        stop_markers, answer_template: a training run's settings of that name; answers are read after its markers
+            (see :func:`answer_markers`). ``None``: the package's defaults; ``stop_markers=[]``: no markers.
 
     Returns:
         The summary: ``task``, ``num_examples``, ``num_samples``, ``max_new_tokens``, ``seed``, ``elapsed_s`` and,
@@ -141,11 +188,14 @@ def evaluate(
         >>> summary = evaluate(model, tokenizer, load_synthetic("test", n=50), num_samples=8)  # doctest: +SKIP
         >>> summary["greedy"]["accuracy"], summary["maj@8"]["accuracy"]  # doctest: +SKIP
     """
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
     rows = list(dataset)
-    _check_arguments(task, num_samples, rows)
+    golds = gold_answers(rows, task, answer_column)
+    markers = answer_markers(stop_markers, answer_template)
+    score = functools.partial(score_reply, task=task, answer_column=answer_column, markers=markers)
     if max_new_tokens is None:
         max_new_tokens = default_max_new_tokens()
-    golds = [_gold(row, task, index) for index, row in enumerate(rows)]
     prompts = [row["prompt"] for row in rows]
     records: list[dict[str, Any]] = [
         {"index": i, "prompt": render_prompt(tokenizer, prompt)[0], "gold": gold}
@@ -172,14 +222,14 @@ def evaluate(
             resume = None if partial is None else partial / "greedy.jsonl"
             replies = generate_replies(model, tokenizer, prompts, desc="greedy", resume_file=resume, **generation)
             replies = [r[0] for r in replies]
-            scored = [score_reply(reply.text, row, task) for reply, row in zip(replies, rows, strict=True)]
+            scored = [score(reply.text, row) for reply, row in zip(replies, rows, strict=True)]
             for record, reply, (answer, correct) in zip(records, replies, scored, strict=True):
                 record.update(rationale=reply.text, answer=answer, correct=correct, finished=reply.finished)
             summary["greedy"] = {**summarize([c for _, c in scored]), **_rates(replies, [a for a, _ in scored])}
         if num_samples > 1 or not greedy:
             resume = None if partial is None else partial / f"maj@{num_samples}.jsonl"
             summary[f"maj@{num_samples}"] = _sampled(
-                model, tokenizer, rows, records, task, num_samples, {**generation, "resume_file": resume}
+                model, tokenizer, rows, records, score, task, num_samples, {**generation, "resume_file": resume}
             )
     finally:
         model.train(was_training)
@@ -195,6 +245,7 @@ def _sampled(
     tokenizer: Any,
     rows: list[Mapping[str, Any]],
     records: list[dict[str, Any]],
+    score: Callable[[str, Mapping[str, Any]], tuple[str | None, bool]],
     task: Task,
     k: int,
     generation: dict[str, Any],
@@ -211,7 +262,7 @@ def _sampled(
     )
     majority_correct, sample_correct, all_replies, all_answers = [], [], [], []
     for record, row, replies in zip(records, rows, groups, strict=True):
-        scored = [score_reply(reply.text, row, task) for reply in replies]
+        scored = [score(reply.text, row) for reply in replies]
         answers = [answer for answer, _ in scored]
         majority = majority_vote(answers)
         correct = answers_match(majority, record["gold"], task)
