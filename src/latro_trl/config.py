@@ -211,8 +211,11 @@ class LaTROConfig(RLOOConfig):
             longest one ends; the K rows of a prompt also share one prefill. Same distribution and same stopping
             places (tested). It samples at `temperature` only (no top-k / top-p / min-p / repetition penalty /
             `generation_kwargs`) and on transformers' plain generation only (vLLM and continuous batching do not
-            waste those steps). `None` (default) turns it on exactly where it applies; `True` makes a setting it
-            cannot honour an error. Measured in docs/performance.md.
+            waste those steps), on models whose cache can drop rows: attention and hybrid caches (LFM2, Qwen3.5 /
+            Qwen3-Next, Granite-4-H, Falcon-H1, Jamba, Bamba, Nemotron-H); a model with a cache class of its own is
+            sampled with `generate` (`latro_trl.sampling.supports_pruned_sampling`). `None` (default) turns it on
+            exactly where it applies; `True` makes a setting it cannot honour an error. Measured in
+            docs/performance.md.
         score_with_training_pass (`bool` or `None`, *optional*):
             Take the rewards from the training forward pass instead of a separate no-gradient policy pass, saving one
             forward over every sequence. Exact when the whole generation batch is trained in one micro-batch before
@@ -224,9 +227,12 @@ class LaTROConfig(RLOOConfig):
             The log-probs are those of the padded pass up to rounding (tested; for rotary position embeddings, which
             all current chat models use: trimming a group's left padding shifts absolute positions, which rotary
             attention does not see), and the padding is not computed. Groups are chosen to minimise the positions
-            computed (`latro_trl.sequences.length_groups`). `None` (default): 4,
-            or 1 where every forward pass gathers sharded weights (ZeRO-3, FSDP), so that extra passes would cost
-            extra gathers. `1` is TRL's single padded pass.
+            computed (`latro_trl.sequences.length_groups`); no group holds more than one memory chunk
+            (`per_device_*_batch_size` rows), and the count is per chunk. `None` (default): 4, or 1 where every
+            forward pass gathers sharded weights (ZeRO-3, FSDP), so that extra passes would cost extra gathers. `1`
+            is TRL's single padded pass. On several processes all of them make as many forward calls as the one that
+            needs most (each call can be a collective: a hang otherwise). The pass with gradient is one forward under
+            DeepSpeed, FSDP and reentrant gradient checkpointing, which expect one forward per backward.
         temperature (`float`, *optional*, defaults to `1.0`):
             Sampling temperature. The estimator is unbiased only for samples from the policy itself (temperature 1,
             no top-k / top-p / min-p); other values log a warning.
@@ -328,8 +334,9 @@ class LaTROConfig(RLOOConfig):
     length_groups: int | None = field(
         default=None,
         metadata={
-            "help": "Split each scoring and training pass into up to this many forward passes over rows of similar "
-            "length, each trimmed of its padding. None: 4, or 1 under ZeRO-3/FSDP. 1: one padded pass."
+            "help": "Split each scoring and training pass into up to this many forward passes (per memory chunk) over "
+            "rows of similar length, each trimmed of its padding; processes agree on the count. None: 4, or 1 under "
+            "ZeRO-3/FSDP. 1: one padded pass."
         },
     )
 
