@@ -12,8 +12,9 @@
 #   scripts/compat.sh                     every tested release (latro_trl/trl_compat.py: TESTED_TRL), plus a row
 #                                         with the oldest one and the lower bounds pyproject.toml gives transformers,
 #                                         accelerate and peft
-#   scripts/compat.sh 1.15.0 1.16.0       these releases only ("1.14.2:lowest" is the lower-bounds row)
-#   COMPAT_CHECKS=contract scripts/compat.sh 1.14.2      the contract tests only (what CI runs on the oldest)
+#   scripts/compat.sh 1.15.0 1.16.0       these releases only ("oldest", "newest" and "oldest:lowest", the
+#                                         lower-bounds row, also work)
+#   COMPAT_CHECKS=contract scripts/compat.sh oldest      the contract tests only (what .ci/run runs)
 #
 # COMPAT_DIR: where the environments go (default ${XDG_CACHE_HOME:-~/.cache}/latro-trl-compat; each is rebuilt from
 # scratch). PYTHON: the interpreter for the environments (python3). LATRO_TORCH_VERSION: the torch pin (2.13.0, the
@@ -73,7 +74,9 @@ bounds = [name + "==" + re.search('"' + name + '>=([^,"]+)', text).group(1) for 
 print(" ".join(bounds))
 EOF
 )
-if [ $# -gt 0 ]; then ROWS=("$@"); else ROWS=("${TESTED[@]}" "${TESTED[0]}:lowest"); fi
+if [ $# -gt 0 ]; then ROWS=("$@"); else ROWS=("${TESTED[@]}" "oldest:lowest"); fi
+ROWS=("${ROWS[@]//oldest/${TESTED[0]}}")
+ROWS=("${ROWS[@]//newest/${TESTED[-1]}}")
 
 mkdir -p "$COMPAT_DIR"
 TABLE="$COMPAT_DIR/compat-table.md"
@@ -135,7 +138,8 @@ print(trl.__version__, transformers.__version__, accelerate.__version__, peft.__
       result=pass
     elif [ "$check" = trl_alone ]; then
       result=FAIL trl_trains=no
-      notes+=("trl $label: TRL's own RLOOTrainer fails here ($(tail -n 1 "$log/$check.log")), so the checks that train are n/a.")
+      error=$(grep -E "^[A-Za-z_.]*(Error|Exception)" "$log/$check.log" | tail -n 1)
+      notes+=("trl $label: TRL's own RLOOTrainer fails here (${error:-see $log/$check.log}), so the checks that train are n/a.")
     else
       result=FAIL failed=1
     fi
