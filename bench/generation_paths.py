@@ -78,9 +78,8 @@ def main(argv=None) -> dict:
     from transformers import GenerationConfig, StoppingCriteriaList, StopStringCriteria
     from trl.trainer.utils import pad
 
-    from latro_trl.evaluation.generation import hide_model_generation_config
     from latro_trl.markers import STOP_MARKERS
-    from latro_trl.sampling import sample_pruned
+    from latro_trl.sampling import hide_model_generation_config, sample_pruned
 
     args, settings = parse_run(GenerationPathsArguments, argv, "generation_paths.yaml")
     if args.threads:

@@ -108,7 +108,7 @@ def table(out: Path, rows: list[tuple[str, str]], maj_k: int) -> list[str]:
 
 
 def paired_tests(out: Path, rows: list[tuple[str, str]]) -> list[str]:
-    from latro_trl.evaluation.scoring import mcnemar_exact
+    from latro_trl.evaluation.statistics import mcnemar_exact
 
     names = [name for name, _ in rows]
     lines = [
@@ -138,7 +138,7 @@ def paired_tests(out: Path, rows: list[tuple[str, str]]) -> list[str]:
 def pooled_over_seeds(out: Path, names: list[str]) -> list[str]:
     """Each LaTRO variant run with several seeds against its own warm starts, all seeds' problems together: an exact
     sign test on the discordant problems (under no effect each is a fair coin, whichever seed it comes from)."""
-    from latro_trl.evaluation.scoring import mcnemar_exact
+    from latro_trl.evaluation.statistics import mcnemar_exact
 
     lines = []
     for variant, row_of_seed in sorted(variants_by_seed(out, names).items()):

@@ -1,4 +1,10 @@
-"""Sampling rationales where a finished row stops costing compute.
+"""Sampling from the policy itself: the pruned sampler, and the guard that keeps ``generate`` exact.
+
+:func:`hide_model_generation_config` hides a model's own ``generation_config`` (a chat model's repetition penalty,
+top-k/top-p, ...) while it generates, so that training rationales and evaluation replies are samples of the model's
+distribution; the trainer and the evaluation both generate inside it.
+
+The rest of this module samples rationales where a finished row stops costing compute.
 
 transformers' batched ``generate`` keeps decoding every row until the longest one ends: a rationale that reached its
 stop marker at token 30 still pays for the forward passes of one that runs to 500. :func:`sample_pruned` drops a row
@@ -24,8 +30,10 @@ only without the savings.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import torch
 
@@ -182,3 +190,31 @@ def _sample(
     uniform = torch.rand((batch, logits.size(-1)), generator=generator, device=logits.device)
     gumbel = -torch.log(-torch.log(uniform.clamp(min=1e-20, max=1.0 - 1e-7)))
     return (logits / temperature + gumbel[rows]).argmax(dim=-1)
+
+
+@contextlib.contextmanager
+def hide_model_generation_config(model: Any) -> Iterator[None]:
+    """Give every module of ``model`` that owns a ``generation_config`` an empty one until the block ends.
+
+    ``generate`` fills each field its ``generation_config`` argument leaves unset from ``self.generation_config``
+    (``GenerationMixin._prepare_generation_config``); with an empty one there, only transformers' global defaults
+    (all neutral, top-k aside, which the caller's config sets: TRL's from the run's ``top_k``, the evaluation's to 0)
+    are filled in. Wrappers (PEFT, DDP) are covered because the owning module is found among ``model.modules()``; the
+    originals are put back afterwards. The trainer generates inside it, and so does
+    :func:`latro_trl.evaluation.generate_replies`.
+    """
+    from transformers import GenerationConfig
+
+    modules = model.modules() if isinstance(model, torch.nn.Module) else [model]
+    hidden = [
+        (m, vars(m)["generation_config"])
+        for m in modules
+        if isinstance(vars(m).get("generation_config"), GenerationConfig)
+    ]
+    try:
+        for module, _ in hidden:
+            module.generation_config = GenerationConfig()
+        yield
+    finally:
+        for module, original in hidden:
+            module.generation_config = original

@@ -31,7 +31,6 @@ from trl import RLOOConfig, RLOOTrainer
 
 from .callbacks import SaveOnInterruptCallback
 from .config import LaTROConfig
-from .evaluation.generation import hide_model_generation_config
 from .markers import answer_text, turn_end_text
 from .objective import (
     answer_rewards,
@@ -42,7 +41,7 @@ from .objective import (
     rloo_advantages,
     sequence_logps,
 )
-from .sampling import sample_pruned, supports_pruned_sampling
+from .sampling import hide_model_generation_config, sample_pruned, supports_pruned_sampling
 from .sequences import RationaleCut, assemble_scoring_batch, cut_rationale, length_groups
 from .trl_compat import (
     SyncRefModelCallback,

@@ -86,3 +86,48 @@ def test_an_eval_set_without_the_runs_answer_column_fails_when_training_starts(t
     callback = AccuracyCallback([{"prompt": "What is 3 + 4?", "answer": "7"}], tokenizer)
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['solution'\].*answer_column="):
         callback.on_train_begin(SimpleNamespace(answer_column="solution"), TrainerState(), TrainerControl())
+
+
+def test_latro_eval_reads_the_runs_answer_column_markers_and_template(tokenizer, monkeypatch, tmp_path):
+    import json
+
+    import latro_trl.evaluation
+    from latro_trl.cli import main as latro_main
+
+    data = tmp_path / "data.jsonl"
+    data.write_text(json.dumps({"prompt": "What is 3 + 4?", "solution": "7"}) + "\n")
+    model = OneReplyModel(tokenizer, "Final: 7. Then 9 more would make 16.")
+    monkeypatch.setattr(latro_trl.evaluation, "load_model_for_eval", lambda *a, **k: (model, tokenizer))
+    run = ["eval", "--dataset_name", str(data), "--num_samples", "1", "--device", "cpu"]
+    run += ["--answer_column", "solution", "--max_completion_length", "8"]
+
+    def accuracy(*flags):
+        out = tmp_path / f"eval{len(flags)}"
+        assert latro_main.main([*run, *flags, "--output_dir", str(out)]) == 0
+        return json.loads((out / "summary.json").read_text())
+
+    summary = accuracy("--stop_markers", "Final:", "--answer_template", "Final: {answer}")
+    assert summary["greedy"]["accuracy"] == 1.0 and summary["max_new_tokens"] == 8 + 32
+    # With the package's markers the reply's answer is the last number, 16: the run's own markers are what score it.
+    assert accuracy()["greedy"]["accuracy"] == 0.0
+
+
+def test_latro_demo_evaluates_with_the_runs_answer_settings(monkeypatch, tmp_path):
+    import latro_trl.evaluation
+    from latro_trl.cli import demo as demo_cli
+
+    _, config, _ = demo_cli.make_parser().parse_args_and_config(
+        args=["--stop_markers", "Final:", "--answer_template", "Final: {answer}", "--max_completion_length", "8"]
+    )
+    calls = []
+
+    def recording_evaluate(model, tokenizer, dataset, *, output_dir, **kwargs):
+        calls.append(kwargs)
+        output_dir.mkdir(parents=True)
+        (output_dir / "predictions.jsonl").write_text("")
+        return {"greedy": {}}
+
+    monkeypatch.setattr(latro_trl.evaluation, "evaluate", recording_evaluate)
+    demo_cli._evaluate(None, None, {"test": ROWS, "reworded": ROWS}, tmp_path, config)
+    expected = {"answer_column": "answer", "stop_markers": ["Final:"], "answer_template": "Final: {answer}"}
+    assert calls == [{**expected, "max_new_tokens": 8 + 32}] * 2

@@ -175,3 +175,26 @@ def test_plan_through_the_latro_command_reads_the_runs_flags():
     out = _latro("plan", "--model_name_or_path", "Llama-3.1-8B-Instruct", "--beta", "0", "--gpus", "8", "--zero", "2")
     assert "Llama-3.1-8B-Instruct" in out and "ZeRO-2" in out
     assert "reference model (bf16)                                   0.00 GiB" in out  # --beta 0 reached the plan
+
+
+def test_eval_reads_the_gold_answer_from_the_runs_answer_column(tiny_model_dir, tmp_path):
+    data = tmp_path / "data.jsonl"
+    data.write_text("\n".join(json.dumps({"prompt": f"What is {i} + 1?", "solution": str(i + 1)}) for i in range(3)))
+    _latro(
+        "eval",
+        "--model_name_or_path",
+        tiny_model_dir,
+        "--dataset_name",
+        data,
+        "--answer_column",
+        "solution",
+        "--num_samples",
+        1,
+        "--max_new_tokens",
+        4,
+        "--output_dir",
+        tmp_path / "eval",
+    )
+    records = (tmp_path / "eval" / "predictions.jsonl").read_text().splitlines()
+    assert [json.loads(line)["gold"] for line in records] == ["1", "2", "3"]
+    assert json.loads((tmp_path / "eval" / "arguments.json").read_text())["answer_column"] == "solution"

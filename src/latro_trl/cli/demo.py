@@ -268,20 +268,14 @@ def _latro(model: Any, tokenizer: Any, dataset: Any, config: Any, model_args: An
 
 def _evaluate(model: Any, tokenizer: Any, data: dict, output_dir: Path, config: Any) -> dict:
     """Greedy accuracy on each held-out family, with each problem's correctness (for the paired test)."""
-    from latro_trl.evaluation import evaluate
+    from latro_trl.evaluation import evaluate, run_settings
     from latro_trl.evaluation.evaluator import read_predictions
-    from latro_trl.evaluation.generation import default_max_new_tokens
 
     results = {}
     for split in ("test", "reworded"):
         folder = output_dir / split
-        summary = evaluate(
-            model,
-            tokenizer,
-            data[split],
-            max_new_tokens=default_max_new_tokens(config.max_completion_length),
-            output_dir=folder,
-        )
+        # The run's answer column, stop markers, answer template and reply limit (its L + the answer's room).
+        summary = evaluate(model, tokenizer, data[split], output_dir=folder, **run_settings(config))
         correct = [record["correct"] for record in read_predictions(folder)]
         results[split] = {"greedy": summary["greedy"], "correct": correct}
     return results
@@ -292,7 +286,7 @@ def _phase(message: str, started: float) -> None:
 
 
 def _report(before: dict, after: dict, history: list[dict], seconds: float) -> dict:
-    from latro_trl.evaluation.scoring import mcnemar_exact
+    from latro_trl.evaluation.statistics import mcnemar_exact
 
     rows = {}
     print(f"\n{'greedy accuracy, %':34}{'start':>20}{'final':>20}   paired test (same problems)")

@@ -9,8 +9,9 @@ finished batches there, and the same command resumes it. `examples/evaluate.py` 
         --dtype bfloat16 --output_dir runs/eval/llama31-gsm8k-epoch1
 
 The run's settings are `latro train`'s (`LaTROConfig` and TRL's `ModelConfig`, as flags or `--config recipe.yaml`):
-the rationale limit `--max_completion_length` sets the reply limit, and `--model_name_or_path`, `--dtype`, `--seed`,
-`--output_dir` and `--per_device_eval_batch_size` are the run's own fields. One process: `python`, not `accelerate
+the rationale limit `--max_completion_length` sets the reply limit, the gold answer is read from `--answer_column`
+and a reply's answer after the run's `--stop_markers` and `--answer_template`, and `--model_name_or_path`, `--dtype`,
+`--seed`, `--output_dir` and `--per_device_eval_batch_size` are the run's own fields. One process: `python`, not `accelerate
 launch` (the questions are not sharded over processes).
 """
 
@@ -105,8 +106,7 @@ def evaluate_run(args: EvalArguments, config: Any, model_args: Any) -> dict:
     import torch
 
     from latro_trl.data.registry import task_type
-    from latro_trl.evaluation import evaluate, load_model_for_eval
-    from latro_trl.evaluation.generation import default_max_new_tokens
+    from latro_trl.evaluation import evaluate, load_model_for_eval, run_settings
 
     dataset = args.load(args.split, args.max_samples)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -115,6 +115,9 @@ def evaluate_run(args: EvalArguments, config: Any, model_args: Any) -> dict:
         model_args.model_name_or_path, adapter=args.adapter, dtype=dtype, device=device
     )
 
+    run = run_settings(config)  # the run's answer column, stop markers, answer template and reply limit
+    if args.max_new_tokens:
+        run["max_new_tokens"] = args.max_new_tokens
     summary = evaluate(
         model,
         tokenizer,
@@ -122,15 +125,18 @@ def evaluate_run(args: EvalArguments, config: Any, model_args: Any) -> dict:
         task=task_type(args.dataset_name),
         num_samples=args.num_samples,
         greedy=args.greedy,
-        max_new_tokens=args.max_new_tokens or default_max_new_tokens(config.max_completion_length),
         batch_size=config.per_device_eval_batch_size,
         output_dir=config.output_dir,
         seed=config.seed,
+        **run,
     )
     settings = asdict(args) | {
         "model_name_or_path": model_args.model_name_or_path,
         "dtype": model_args.dtype,
         "max_completion_length": config.max_completion_length,
+        "answer_column": config.answer_column,
+        "stop_markers": list(config.stop_markers),
+        "answer_template": config.answer_template,
         "per_device_eval_batch_size": config.per_device_eval_batch_size,
         "seed": config.seed,
         "output_dir": config.output_dir,

@@ -1,19 +1,23 @@
-"""Evaluation: greedy accuracy and maj@k with JSONL output, pure scoring, and a training-time accuracy callback.
+"""Evaluation: greedy accuracy and maj@k with JSONL output, and a training-time accuracy callback.
 
-Never imports the trainer. ``AccuracyCallback`` and the model helpers load ``transformers`` on first use.
+Modules: ``evaluator`` (:func:`evaluate`), ``generation`` (batched replies), ``grading`` (a reply's answer against the
+gold: :func:`score_reply`), ``statistics`` (accuracy, majority vote, Wilson interval, McNemar), ``callback``
+(:class:`AccuracyCallback`), ``batch_log`` (resuming a stopped evaluation). Never imports the trainer.
+``AccuracyCallback`` and the model helpers load ``transformers`` on first use.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .scoring import accuracy, majority_vote, summarize, wilson_interval
+from .statistics import accuracy, majority_vote, mcnemar_exact, summarize, wilson_interval
 
 if TYPE_CHECKING:
     from ..models import load_model_for_eval
     from .callback import AccuracyCallback
-    from .evaluator import answer_markers, answers_match, evaluate, score_reply
+    from .evaluator import evaluate, run_settings
     from .generation import Reply, generate_replies, render_prompt
+    from .grading import answer_markers, answers_match, score_reply
 
 __all__ = [
     "AccuracyCallback",
@@ -25,7 +29,9 @@ __all__ = [
     "generate_replies",
     "load_model_for_eval",
     "majority_vote",
+    "mcnemar_exact",
     "render_prompt",
+    "run_settings",
     "score_reply",
     "summarize",
     "wilson_interval",
@@ -33,10 +39,11 @@ __all__ = [
 
 _LAZY = {
     "AccuracyCallback": "callback",
-    "answer_markers": "evaluator",
-    "answers_match": "evaluator",
+    "answer_markers": "grading",
+    "answers_match": "grading",
     "evaluate": "evaluator",
-    "score_reply": "evaluator",
+    "run_settings": "evaluator",
+    "score_reply": "grading",
     "Reply": "generation",
     "generate_replies": "generation",
     "render_prompt": "generation",

@@ -7,8 +7,8 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from .evaluator import Task, evaluate, gold_answers
-from .generation import default_max_new_tokens
+from .evaluator import evaluate, run_settings
+from .grading import Task, gold_answers
 
 
 class AccuracyCallback(TrainerCallback):
@@ -114,21 +114,19 @@ class AccuracyCallback(TrainerCallback):
         output_dir = (
             os.path.join(args.output_dir, "accuracy", f"step-{state.global_step}") if self.save_predictions else None
         )
-        max_new_tokens = self.max_new_tokens
-        if max_new_tokens is None:
-            max_new_tokens = default_max_new_tokens(getattr(args, "max_completion_length", None))
+        settings = run_settings(args)  # the run's answer column, markers, template and reply limit
+        settings["answer_column"] = self._answer_column(args)
+        if self.max_new_tokens is not None:
+            settings["max_new_tokens"] = self.max_new_tokens
         summary = evaluate(
             model,
             tokenizer,
             self.eval_dataset,
             task=self.task,
-            max_new_tokens=max_new_tokens,
             batch_size=self.batch_size,
             output_dir=output_dir,
             progress=False,
-            answer_column=self._answer_column(args),
-            stop_markers=getattr(args, "stop_markers", None),
-            answer_template=getattr(args, "answer_template", None),
+            **settings,
         )["greedy"]
         prefix = self.metric_prefix
         metrics = {
@@ -148,5 +146,4 @@ class AccuracyCallback(TrainerCallback):
             state.log_history.append({**metrics, "step": state.global_step})
 
     def _answer_column(self, args: TrainingArguments) -> str:
-        # Read from the arguments, not imported from the config: evaluation never depends on the trainer's modules.
-        return self.answer_column or getattr(args, "answer_column", None) or "answer"
+        return self.answer_column or run_settings(args)["answer_column"]

@@ -6,12 +6,13 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import torch
 
 from ..markers import end_of_turn_ids
+from ..sampling import hide_model_generation_config
 from .batch_log import BatchLog, model_fingerprint
 
 Prompt = str | Sequence[Mapping[str, str]]
@@ -108,7 +109,7 @@ def _pure_generation_config(
     """A fresh ``GenerationConfig`` for exact greedy decoding or pure sampling (temperature 1, nothing else).
 
     It is built from scratch, never from ``model.generation_config``, and sets every logits-processing field to its
-    neutral value. Pass it to ``generate`` inside :func:`hide_model_generation_config`, which stops transformers from
+    neutral value. Pass it to ``generate`` inside :func:`~latro_trl.sampling.hide_model_generation_config`, which stops transformers from
     filling the fields left unset from the model's own generation config.
     """
     from transformers import GenerationConfig
@@ -123,32 +124,6 @@ def _pure_generation_config(
         **_NEUTRAL,
         **(_PURE_SAMPLING if do_sample else {}),
     )
-
-
-@contextlib.contextmanager
-def hide_model_generation_config(model: Any) -> Iterator[None]:
-    """Give every module of ``model`` that owns a ``generation_config`` an empty one until the block ends.
-
-    ``generate`` fills each field its ``generation_config`` argument leaves unset from ``self.generation_config``
-    (``GenerationMixin._prepare_generation_config``); with an empty one there, only transformers' global defaults
-    (all neutral, top-k aside, which :func:`_pure_generation_config` sets) are filled in. Wrappers (PEFT, DDP) are
-    covered because the owning module is found among ``model.modules()``; the originals are put back afterwards.
-    """
-    from transformers import GenerationConfig
-
-    modules = model.modules() if isinstance(model, torch.nn.Module) else [model]
-    hidden = [
-        (m, vars(m)["generation_config"])
-        for m in modules
-        if isinstance(vars(m).get("generation_config"), GenerationConfig)
-    ]
-    try:
-        for module, _ in hidden:
-            module.generation_config = GenerationConfig()
-        yield
-    finally:
-        for module, original in hidden:
-            module.generation_config = original
 
 
 def _rng_scope(device: torch.device) -> contextlib.AbstractContextManager:

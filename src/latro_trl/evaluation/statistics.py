@@ -1,4 +1,5 @@
-"""Pure scoring: majority vote, accuracy and its Wilson confidence interval. No model, no tokenizer."""
+"""Accuracy statistics over graded replies: majority vote, accuracy and its Wilson confidence interval, the exact
+McNemar test of two models on the same problems. Pure Python: no model, no tokenizer, no torch."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from latro_trl.evaluation.scoring import accuracy, majority_vote, summarize, wilson_interval
+from latro_trl.evaluation.statistics import accuracy, majority_vote, summarize, wilson_interval
 
 
 @pytest.mark.parametrize(
@@ -96,7 +96,7 @@ def test_summarize():
 
 
 def test_mcnemar_exact_hand_computed():
-    from latro_trl.evaluation.scoring import mcnemar_exact
+    from latro_trl.evaluation.statistics import mcnemar_exact
 
     # 5 discordant, 4 vs 1: P[X <= 1] = (1 + 5) / 32, two-sided 12 / 32 = 0.375 (the warm-start note's example).
     first = [True] * 4 + [False] + [True] * 3
