@@ -1,8 +1,4 @@
-"""Training callbacks that LaTROTrainer installs by default.
-
-The demo's progress display lives in :mod:`latro_trl.progress`; ``use_compact_progress`` is also importable from here
-for callers written before it moved.
-"""
+"""Training callbacks that LaTROTrainer installs by default (the demo's progress display is :mod:`latro_trl.progress`)."""
 
 from __future__ import annotations
 
@@ -10,8 +6,6 @@ import logging
 import signal
 
 from transformers import TrainerCallback
-
-from .progress import use_compact_progress  # noqa: F401  (re-exported: warm_start.py imports it from here)
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 from transformers.utils import is_torch_bf16_gpu_available
 from trl import RLOOConfig
 
-from .markers import ANSWER_TEMPLATE, STOP_MARKERS
+from .markers import ANSWER_TEMPLATE, RATIONALE_LIMIT, STOP_MARKERS
 from .objective import REWARD_TYPES
 
 # RLOOConfig fields that LaTRO's update never reads, with what LaTRO does instead. Setting one has no effect, so a
@@ -263,7 +263,7 @@ class LaTROConfig(RLOOConfig):
         metadata={"help": "K, rationales sampled per question (>= 2, for the leave-one-out baseline)."},
     )
     max_completion_length: int | None = field(
-        default=500,
+        default=RATIONALE_LIMIT,
         metadata={"help": "L, the rationale length limit in tokens (answer tokens are scored on top of it)."},
     )
 

@@ -19,6 +19,10 @@ ANSWER_TEMPLATE = "The answer is {answer}."
 STOP_MARKERS: tuple[str, ...] = ("The answer is", "the answer is", "The final answer is", "Answer:")
 """Where a rationale ends: the first occurrence of any of these (case-sensitive, as ``stop_strings`` match)."""
 
+RATIONALE_LIMIT = 500
+"""The paper's rationale limit L in tokens: ``LaTROConfig.max_completion_length``'s default, and what evaluation
+assumes a model was trained with when it is not told (its reply limit adds room for the answer sentence)."""
+
 ANSWER_MARKERS: tuple[str, ...] = tuple(
     marker
     for i, marker in enumerate(STOP_MARKERS)

@@ -52,7 +52,7 @@ def supervised_warm_start(
         save_steps: write a checkpoint every N steps (to choose one on validation); ``None``: no checkpoints.
         resume: continue from the last checkpoint in ``output_dir``.
         progress_metrics: show one compact progress bar with these log keys (key -> label) instead of the default
-            bar and per-step dicts (:func:`latro_trl.callbacks.use_compact_progress`).
+            bar and per-step dicts (:func:`latro_trl.progress.use_compact_progress`).
 
     Returns:
         The trained ``trl.SFTTrainer``; ``trainer.model`` is the PEFT model (merge it with
@@ -74,7 +74,7 @@ def supervised_warm_start(
         peft_config=attention_lora(lora_r),
     )
     if progress_metrics:
-        from .callbacks import use_compact_progress
+        from .progress import use_compact_progress
 
         use_compact_progress(trainer, progress_metrics, desc="supervised warm start")
     trainer.train(resume_from_checkpoint=_last_checkpoint(output_dir) if resume else None)
@@ -140,7 +140,7 @@ def lora_latro(
         peft_config=attention_lora(lora_r),
     )
     if progress_metrics:
-        from .callbacks import use_compact_progress
+        from .progress import use_compact_progress
 
         use_compact_progress(trainer, progress_metrics, desc="LaTRO")
     trainer.train(resume_from_checkpoint=_last_checkpoint(output_dir) if resume else None)

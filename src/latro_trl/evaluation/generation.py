@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from ..markers import end_of_turn_ids
+from ..markers import RATIONALE_LIMIT, end_of_turn_ids
 from ..sampling import hide_model_generation_config
 from .batch_log import BatchLog, model_fingerprint
 
@@ -25,17 +25,12 @@ def default_max_new_tokens(max_completion_length: int | None = None) -> int:
     """The default reply limit of an evaluation: the training rationale limit plus :data:`ANSWER_ROOM`.
 
     Args:
-        max_completion_length: the rationale limit L the model was trained with; ``None`` reads the default of
-            ``LaTROConfig.max_completion_length`` (the paper's 500), so a model trained at that limit is never cut
-            short when evaluated.
+        max_completion_length: the rationale limit L the model was trained with; ``None`` takes
+            :data:`latro_trl.markers.RATIONALE_LIMIT` (the paper's 500, ``LaTROConfig``'s default), so a model trained
+            at that limit is never cut short when evaluated.
     """
     if max_completion_length is None:
-        import dataclasses
-
-        from ..config import LaTROConfig  # imported here: the evaluation modules load no trl at import time
-
-        field = next(f for f in dataclasses.fields(LaTROConfig) if f.name == "max_completion_length")
-        max_completion_length = field.default
+        max_completion_length = RATIONALE_LIMIT
     return int(max_completion_length) + ANSWER_ROOM
 
 
