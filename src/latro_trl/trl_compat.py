@@ -13,6 +13,10 @@ Where a supported TRL lacks something, the adaptation lives here and nowhere els
 - ``unwrap_model_for_generation(..., gradient_checkpointing_kwargs=...)`` (TRL >= 1.16): older TRL re-enables
   gradient checkpointing after generation with transformers' default arguments, as its own generation does there.
 
+An override must also accept every argument TRL may pass it: a parameter TRL adds with a default passes the check
+only if our override takes it (``LaTROTrainer._generate_single_turn`` takes the ``num_generations`` that a TRL pull
+request gives GRPO's copy, and leaves it to TRL's default when it calls ``super()``).
+
 The trainer imports these helpers from here, never from ``trl`` directly; ``tests/unit/test_trl_contract.py`` checks
 the list (and the instance attributes of :data:`ATTRIBUTES`, which only exist once a trainer is built) on whichever
 TRL is installed, and ``scripts/compat.sh`` runs it on every supported release (``docs/compat.md``).
@@ -24,15 +28,21 @@ import importlib
 import inspect
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING
 
 import trl
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+if TYPE_CHECKING:
+    import torch
+    from accelerate import Accelerator
+
 logger = logging.getLogger(__name__)
 
-#: The TRL releases the compatibility run passes on (``docs/compat.md``); ``pyproject.toml`` requires the same range.
+#: The TRL releases the compatibility run checks (``docs/compat.md``); ``pyproject.toml`` requires the same range.
 #: It starts at 1.14.2, the first release whose RLOOTrainer sets ``eos_token_ids`` (every id that ends a completion);
 #: the trainer reads it, and 1.14.0 / 1.14.1 have none.
 SUPPORTED_TRL = SpecifierSet(">=1.14.2,<1.17")
@@ -66,8 +76,7 @@ class Internal:
 
     @property
     def name(self) -> str:
-        module, qualname = self.path.split(":")
-        return f"{module}.{qualname}" if module != "trl" else f"trl.{qualname}"
+        return self.path.replace(":", ".")
 
 
 # ---------------------------------------------------------------------------------------------- the private surface
@@ -318,7 +327,7 @@ _UNWRAP_TAKES_CHECKPOINTING_KWARGS = (
 )
 
 
-def add_fused_lm_head(model, temperature: float = 1.0) -> None:
+def add_fused_lm_head(model: torch.nn.Module, temperature: float = 1.0) -> None:
     """TRL's fused LM head on ``model`` (TRL >= 1.15); nothing on TRL 1.14, whose log-prob helper computes the
     logits itself from an unpatched model."""
     if _add_fused_lm_head is not None:
@@ -326,12 +335,12 @@ def add_fused_lm_head(model, temperature: float = 1.0) -> None:
 
 
 def unwrap_model_for_generation(
-    model,
-    accelerator,
+    model: torch.nn.Module,
+    accelerator: Accelerator,
     gather_deepspeed3_params: bool = True,
     generation_kwargs: dict | None = None,
     gradient_checkpointing_kwargs: dict | None = None,
-):
+) -> AbstractContextManager[torch.nn.Module]:
     """TRL's ``unwrap_model_for_generation``. Its ``gradient_checkpointing_kwargs`` (TRL >= 1.16) is dropped on older
     TRL, which re-enables checkpointing after generation with the defaults, as its own generation path does."""
     kwargs = {"gather_deepspeed3_params": gather_deepspeed3_params, "generation_kwargs": generation_kwargs}
