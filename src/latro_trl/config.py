@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, NamedTuple
 
+from transformers import TrainingArguments
 from transformers.utils import is_torch_bf16_gpu_available
 from trl import RLOOConfig
 
 from .markers import ANSWER_TEMPLATE, RATIONALE_LIMIT, STOP_MARKERS
 from .objective import REWARD_TYPES
+
+logger = logging.getLogger(__name__)
 
 # RLOOConfig fields that LaTRO's update never reads, with what LaTRO does instead. Setting one has no effect, so a
 # converted RLOO/GRPO config or a user who sets one is told. (num_iterations > 1 is rejected instead: it would be
@@ -515,3 +519,42 @@ def _bf16_available() -> bool:
         return bool(is_torch_bf16_gpu_available())
     except Exception:  # an accelerator library that fails to initialise means no bf16 either
         return False
+
+
+def as_latro_config(args: Any, model: Any) -> LaTROConfig:
+    """The trainer's ``args`` as a LaTROConfig: a default one named after ``model`` when None, a LaTROConfig as it
+    is, and a TRL config (RLOOConfig, GRPOConfig, ...) from a script LaTROTrainer was dropped into converted, keeping
+    the fields RLOOConfig shares and naming (with a warning) the options LaTRO has no equivalent for."""
+    if args is None:
+        name = model if isinstance(model, str) else getattr(model.config, "_name_or_path", "model")
+        return LaTROConfig(output_dir=f"{str(name).rstrip('/').split('/')[-1]}-LaTRO")
+    if isinstance(args, LaTROConfig):
+        return args
+    if isinstance(args, TrainingArguments):  # an RLOOConfig / GRPOConfig from a script LaTROTrainer was dropped into
+        logger.warning(
+            "Converting the %s to a LaTROConfig: fields RLOOConfig shares are kept, LaTRO's own take their defaults.",
+            type(args).__name__,
+        )
+        values = {f.name: getattr(args, f.name) for f in fields(RLOOConfig) if f.init and hasattr(args, f.name)}
+        dropped = _options_outside_rloo(args)
+        if dropped:
+            logger.warning(
+                "LaTRO has no equivalent for these %s options, which are set away from their defaults and are "
+                "dropped: %s.",
+                type(args).__name__,
+                ", ".join(f"{name}={value!r}" for name, value in dropped.items()),
+            )
+        # The source config derived one of these from the other; passing both back in is rejected.
+        values["generation_batch_size"] = None
+        return LaTROConfig(**values)
+    raise TypeError(f"`args` must be a LaTROConfig (or a TRL config to convert), got {type(args).__name__}.")
+
+
+def _options_outside_rloo(args: TrainingArguments) -> dict:
+    """Fields of a non-RLOO TRL config (e.g. GRPOConfig's loss_type) that differ from their defaults."""
+    rloo_fields = {f.name for f in fields(RLOOConfig)}
+    return {
+        f.name: getattr(args, f.name)
+        for f in fields(args)
+        if f.init and f.name not in rloo_fields and f.default is not MISSING and getattr(args, f.name) != f.default
+    }

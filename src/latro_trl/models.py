@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 import logging
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import PreTrainedModel
 
 logger = logging.getLogger(__name__)
 
@@ -236,3 +238,20 @@ def model_for_trainer(model_args, training_args, init_adapter: str | None = None
         **(training_args.model_init_kwargs or {}),
     }
     return name, None
+
+
+def frozen_copy(model: PreTrainedModel) -> PreTrainedModel:
+    """A deep copy of ``model`` to serve as the frozen reference (the trainer freezes and wraps it)."""
+    if any(hasattr(param, "ds_id") for param in model.parameters()):
+        raise ValueError(
+            "The model's weights are already sharded by DeepSpeed ZeRO-3 (it was loaded after the DeepSpeed config), "
+            "so LaTROTrainer cannot copy it into the frozen reference model. Pass the model as a name or path "
+            "(model='meta-llama/Llama-3.1-8B-Instruct'; the reference is then loaded sharded as well), pass "
+            "ref_model=<a second copy loaded the same way>, or train a PEFT adapter (the reference is then the base "
+            "model with adapters disabled)."
+        )
+    reference = copy.deepcopy(model)
+    # A model that already went through a TRL trainer carries an instance-level `forward` (TRL's log-prob head) whose
+    # closure calls the ORIGINAL model: a deep copy would silently run the policy. Drop it; it is re-added below.
+    reference.__dict__.pop("forward", None)
+    return reference

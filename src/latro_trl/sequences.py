@@ -77,6 +77,19 @@ def cut_rationale(
     return RationaleCut(ids=ids[:lo], finished=True, hit_marker=True)
 
 
+def strip_generation_padding(completion: Sequence[int], end_token_ids: Sequence[int], pad_token_id: int) -> list[int]:
+    """A row of ``generate``'s output, cut after its first end token; a row that stopped at a stop marker instead
+    loses the padding ``generate`` appended while longer rows went on (at least one token is kept: TRL's length
+    bookkeeping reads the last one). The pad token is often the end token too, hence the order."""
+    for position, token in enumerate(completion):
+        if token in end_token_ids:
+            return list(completion[: position + 1])
+    end = len(completion)
+    while end > 1 and completion[end - 1] == pad_token_id:
+        end -= 1
+    return list(completion[:end])
+
+
 def _first_marker_offset(text: str, stop_markers: Sequence[str]) -> int | None:
     offsets = [offset for marker in stop_markers if marker and (offset := text.find(marker)) >= 0]
     return min(offsets) if offsets else None

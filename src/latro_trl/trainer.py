@@ -21,17 +21,17 @@ import copy
 import functools
 import logging
 import textwrap
-from dataclasses import MISSING, fields
 
 import torch
 from accelerate.utils import gather, gather_object, is_peft_model
-from transformers import PreTrainedModel, ProcessorMixin, TrainingArguments
+from transformers import PreTrainedModel, ProcessorMixin
 from transformers.generation import StoppingCriteriaList, StopStringCriteria
-from trl import RLOOConfig, RLOOTrainer
+from trl import RLOOTrainer
 
 from .callbacks import SaveOnInterruptCallback
-from .config import LaTROConfig
+from .config import LaTROConfig, as_latro_config
 from .markers import answer_text, turn_end_text
+from .models import frozen_copy
 from .objective import (
     answer_rewards,
     answer_term_weights,
@@ -42,7 +42,13 @@ from .objective import (
     sequence_logps,
 )
 from .sampling import hide_model_generation_config, sample_pruned, supports_pruned_sampling
-from .sequences import RationaleCut, assemble_scoring_batch, cut_rationale, length_groups
+from .sequences import (
+    RationaleCut,
+    assemble_scoring_batch,
+    cut_rationale,
+    length_groups,
+    strip_generation_padding,
+)
 from .trl_compat import (
     SyncRefModelCallback,
     add_fused_lm_head,
@@ -148,7 +154,7 @@ class LaTROTrainer(RLOOTrainer):
     ):
         check_installed_trl(type(self))  # a TRL that moved under our overrides fails here, by name
         # A copy: the trainer adjusts its config (vLLM stop strings, beta hidden from TRL below), never the caller's.
-        args = copy.copy(_as_latro_config(args, model))
+        args = copy.copy(as_latro_config(args, model))
         if reward_funcs:
             logger.warning("LaTROTrainer ignores `reward_funcs`: its reward is the model's own answer log-likelihood.")
         if train_dataset is None:
@@ -163,7 +169,7 @@ class LaTROTrainer(RLOOTrainer):
         wants_peft = peft_config is not None or (not isinstance(model, str) and is_peft_model(model))
         own_reference = beta != 0.0 and not wants_peft and (ref_model is not None or not isinstance(model, str))
         if own_reference and ref_model is None:
-            ref_model = _frozen_copy(model)  # before TRL patches the policy's forward with its log-prob head
+            ref_model = frozen_copy(model)  # before TRL patches the policy's forward with its log-prob head
         if args.use_vllm and args.stop_generation_at_markers:
             args.generation_kwargs = {
                 "stop": list(args.stop_markers),
@@ -363,17 +369,8 @@ class LaTROTrainer(RLOOTrainer):
                 generation_config=self.generation_config,
                 stopping_criteria=self._stop_at_markers,
             )
-        return [self._strip_generation_padding(row) for row in output[:, input_ids.size(1) :].tolist()]
-
-    def _strip_generation_padding(self, completion: list[int]) -> list[int]:
-        """Keep up to and including the first end token; drop the padding of rows that stopped at a marker."""
-        for position, token in enumerate(completion):
-            if token in self.eos_token_ids:
-                return completion[: position + 1]
-        end = len(completion)
-        while end > 1 and completion[end - 1] == self._tokenizer.pad_token_id:
-            end -= 1
-        return completion[:end]  # at least one token: TRL's length bookkeeping reads the last one
+        end_ids, pad_id = self.eos_token_ids, self._tokenizer.pad_token_id
+        return [strip_generation_padding(row, end_ids, pad_id) for row in output[:, input_ids.size(1) :].tolist()]
 
     # ------------------------------------------------------------------ scoring
 
@@ -629,55 +626,3 @@ class LaTROTrainer(RLOOTrainer):
     def _log_completion_rewards(self, rewards: torch.Tensor, advantages: torch.Tensor) -> None:
         self._logs["rewards"]["latro"].extend(rewards.tolist())
         self._logs["advantages"].extend(advantages.tolist())
-
-
-def _as_latro_config(args, model) -> LaTROConfig:
-    if args is None:
-        name = model if isinstance(model, str) else getattr(model.config, "_name_or_path", "model")
-        return LaTROConfig(output_dir=f"{str(name).rstrip('/').split('/')[-1]}-LaTRO")
-    if isinstance(args, LaTROConfig):
-        return args
-    if isinstance(args, TrainingArguments):  # an RLOOConfig / GRPOConfig from a script LaTROTrainer was dropped into
-        logger.warning(
-            "Converting the %s to a LaTROConfig: fields RLOOConfig shares are kept, LaTRO's own take their defaults.",
-            type(args).__name__,
-        )
-        values = {f.name: getattr(args, f.name) for f in fields(RLOOConfig) if f.init and hasattr(args, f.name)}
-        dropped = _options_outside_rloo(args)
-        if dropped:
-            logger.warning(
-                "LaTRO has no equivalent for these %s options, which are set away from their defaults and are "
-                "dropped: %s.",
-                type(args).__name__,
-                ", ".join(f"{name}={value!r}" for name, value in dropped.items()),
-            )
-        # The source config derived one of these from the other; passing both back in is rejected.
-        values["generation_batch_size"] = None
-        return LaTROConfig(**values)
-    raise TypeError(f"`args` must be a LaTROConfig (or a TRL config to convert), got {type(args).__name__}.")
-
-
-def _options_outside_rloo(args: TrainingArguments) -> dict:
-    """Fields of a non-RLOO TRL config (e.g. GRPOConfig's loss_type) that differ from their defaults."""
-    rloo_fields = {f.name for f in fields(RLOOConfig)}
-    return {
-        f.name: getattr(args, f.name)
-        for f in fields(args)
-        if f.init and f.name not in rloo_fields and f.default is not MISSING and getattr(args, f.name) != f.default
-    }
-
-
-def _frozen_copy(model: PreTrainedModel) -> PreTrainedModel:
-    if any(hasattr(param, "ds_id") for param in model.parameters()):
-        raise ValueError(
-            "The model's weights are already sharded by DeepSpeed ZeRO-3 (it was loaded after the DeepSpeed config), "
-            "so LaTROTrainer cannot copy it into the frozen reference model. Pass the model as a name or path "
-            "(model='meta-llama/Llama-3.1-8B-Instruct'; the reference is then loaded sharded as well), pass "
-            "ref_model=<a second copy loaded the same way>, or train a PEFT adapter (the reference is then the base "
-            "model with adapters disabled)."
-        )
-    reference = copy.deepcopy(model)
-    # A model that already went through a TRL trainer carries an instance-level `forward` (TRL's log-prob head) whose
-    # closure calls the ORIGINAL model: a deep copy would silently run the policy. Drop it; it is re-added below.
-    reference.__dict__.pop("forward", None)
-    return reference

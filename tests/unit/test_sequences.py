@@ -213,3 +213,13 @@ def test_length_groups_rejects_bad_input():
         length_groups([1], [1], max_groups=0)
     with pytest.raises(ValueError, match="one entry per row"):
         length_groups([1, 2], [1], max_groups=2)
+
+
+def test_strip_generation_padding_by_hand():
+    from latro_trl.sequences import strip_generation_padding
+
+    end, pad = 2, 2  # the pad token is the end token, as in SmolLM2
+    assert strip_generation_padding([5, 6, 2, 2, 2], [end], pad) == [5, 6, 2]  # ended: keep the end token
+    assert strip_generation_padding([5, 6, 2, 2], [9, end], pad) == [5, 6, 2]
+    assert strip_generation_padding([5, 6, 7, 0, 0], [9], 0) == [5, 6, 7]  # stopped at a marker: padding dropped
+    assert strip_generation_padding([0, 0, 0], [9], 0) == [0]  # never empty
