@@ -6,28 +6,15 @@ import math
 import pytest
 from datasets import Dataset
 
-from latro_trl import LaTROConfig, LaTROTrainer
-from latro_trl.testing import make_tiny_hybrid_model, make_tiny_tokenizer
+from latro_trl import LaTROTrainer
+from latro_trl.testing import make_tiny_hybrid_model
 
 
 @pytest.mark.parametrize("family", ["lfm2", "qwen3_next", "bamba"])
-def test_one_training_step_with_the_defaults(tmp_path, family):
-    tokenizer = make_tiny_tokenizer()
+def test_one_training_step_with_the_defaults(family, tokenizer, make_config):
     model = make_tiny_hybrid_model(family, tokenizer)
     rows = [{"prompt": [{"role": "user", "content": f"What is {i} plus {i}?"}], "answer": str(2 * i)} for i in range(4)]
-    args = LaTROConfig(
-        output_dir=str(tmp_path),
-        num_generations=2,
-        per_device_train_batch_size=4,
-        max_completion_length=12,
-        max_steps=1,
-        logging_steps=1,
-        learning_rate=1e-3,
-        beta=0.05,
-        report_to="none",
-        save_strategy="no",
-        use_cpu=True,
-    )
+    args = make_config(num_generations=2, per_device_train_batch_size=4, max_steps=1, beta=0.05)
     trainer = LaTROTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
     assert trainer._prune_finished_rows  # the default turns the pruned sampler on for these caches
     trainer.train()
