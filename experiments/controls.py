@@ -238,21 +238,31 @@ def describe(problems: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
 # ------------------------------------------------------------------ the estimator variant
 
 
+# LaTROTrainer's method that returns the local rows' advantages (and whether each reward is finite), called both when
+# the batch is scored and in the loss; it was renamed once, so the subclass overrides whichever the installed one has.
+ADVANTAGE_HOOKS = ("_advantages_and_log", "_advantages")
+
+
 @functools.cache
 def answer_term_only_trainer() -> type:
     """LaTROTrainer with every advantage 0: the rationale term ``A * log pi(z|x)`` drops out of the loss and only
     ``lambda * log pi(y | x + z)`` trains, on rationales sampled exactly as LaTRO samples them. Rewards and the
-    logged advantages are still computed (and logged) as LaTRO's."""
+    logged advantages are still computed (and logged) as LaTRO's. Raises if LaTROTrainer has none of
+    :data:`ADVANTAGE_HOOKS` (an override that overrides nothing would silently train LaTRO)."""
     import torch
 
     from latro_trl import LaTROTrainer
 
-    class AnswerTermOnlyTrainer(LaTROTrainer):
-        def _advantages_and_log(self, inputs, rationale_logps, answer_logps, mode):
-            advantages, valid = super()._advantages_and_log(inputs, rationale_logps, answer_logps, mode)
-            return torch.zeros_like(advantages), valid
+    hook = next((name for name in ADVANTAGE_HOOKS if callable(getattr(LaTROTrainer, name, None))), None)
+    if hook is None:
+        raise RuntimeError(f"LaTROTrainer has none of {ADVANTAGE_HOOKS}: update answer_term_only_trainer")
 
-    return AnswerTermOnlyTrainer
+    def zero_advantages(self, inputs, rationale_logps, answer_logps, mode):
+        advantages, valid = getattr(super(trainer_class, self), hook)(inputs, rationale_logps, answer_logps, mode)
+        return torch.zeros_like(advantages), valid
+
+    trainer_class = type("AnswerTermOnlyTrainer", (LaTROTrainer,), {hook: zero_advantages})
+    return trainer_class
 
 
 # ------------------------------------------------------------------ the experiment
