@@ -34,7 +34,6 @@ import json
 import random
 import re
 import subprocess
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -308,35 +307,15 @@ class Controls(Experiment):
     # -------------------------------------------------------------- training
 
     def train_latro_arm(self, arm: str, seed: int, out_dir: Path) -> dict:
-        from compare import _stop_unless_finished, training_record
-
-        from latro_trl.warm_start import lora_latro
-
-        args = self.args
-        model, tokenizer = _load_folder(self.start_dir(seed))
-        started = time.time()
-        trainer = lora_latro(
-            model,
-            tokenizer,
-            self.answer_set,
+        return self.train_latro(
+            "log_likelihood",
+            seed,
             out_dir,
-            max_steps=self.steps,
-            questions_per_step=args.questions_per_step,
-            num_generations=args.num_generations,
-            max_completion_length=args.max_completion_length,
-            learning_rate=args.lr_latro,
-            beta=args.beta,
-            lora_r=args.lora_r,
-            seed=seed,
-            save_steps=max(1, self.steps // args.num_checkpoints),
-            resume=True,
-            reward_type="log_likelihood",
+            start=self.start_dir(seed),
+            steps=self.steps,
             answer_loss_coef=LATRO_ARMS[arm],
-            shuffle_dataset=False,
             trainer_class=answer_term_only_trainer() if arm == "answer_only" else None,
         )
-        _stop_unless_finished(trainer, argparse.Namespace(train_steps=self.steps))
-        return training_record(trainer, started)
 
     def train_sft_more(self, seed: int, out_dir: Path, learning_rate: float) -> dict:
         """SFT(R) continued: the R problems with gold rationales, cycled to ``steps`` optimizer steps."""

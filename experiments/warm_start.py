@@ -176,12 +176,25 @@ class Experiment:
         _stop_unless_finished(trainer, argparse.Namespace(train_steps=steps))
         return training_record(trainer, started)
 
-    def train_latro(self, reward_type: str, seed: int, out_dir: Path) -> dict:
+    def train_latro(
+        self,
+        reward_type: str,
+        seed: int,
+        out_dir: Path,
+        *,
+        start: Path | None = None,
+        steps: int | None = None,
+        answer_loss_coef: float | None = None,
+        trainer_class: type | None = None,
+    ) -> dict:
+        """LaTRO from the seed's warm start on the answer-only set. The keywords let other experiments' arms differ:
+        the start (default: this row's warm start), the optimizer steps (one pass over the answer set), lambda
+        (--answer_loss_coef) and the trainer class (LaTROTrainer)."""
         from latro_trl.warm_start import lora_latro
 
         args = self.args
-        model, tokenizer = _load_folder(self.start_dir(seed, starts_from_last(out_dir.name)))
-        steps = len(self.answer_set) // args.questions_per_step
+        model, tokenizer = _load_folder(start or self.start_dir(seed, starts_from_last(out_dir.name)))
+        steps = steps or len(self.answer_set) // args.questions_per_step
         started = time.time()
         trainer = lora_latro(
             model,
@@ -199,8 +212,9 @@ class Experiment:
             save_steps=max(1, steps // args.num_checkpoints),
             resume=True,
             reward_type=reward_type,
-            answer_loss_coef=args.answer_loss_coef,
+            answer_loss_coef=args.answer_loss_coef if answer_loss_coef is None else answer_loss_coef,
             shuffle_dataset=False,
+            trainer_class=trainer_class,
         )
         _stop_unless_finished(trainer, argparse.Namespace(train_steps=steps))
         return training_record(trainer, started)
