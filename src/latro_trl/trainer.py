@@ -28,6 +28,7 @@ from transformers import PreTrainedModel, ProcessorMixin
 from transformers.generation import StoppingCriteriaList, StopStringCriteria
 from trl import RLOOTrainer
 
+from . import execution
 from .callbacks import SaveOnInterruptCallback
 from .config import LaTROConfig, as_latro_config
 from .markers import answer_text, turn_end_text
@@ -41,7 +42,7 @@ from .objective import (
     rloo_advantages,
     sequence_logps,
 )
-from .sampling import hide_model_generation_config, sample_pruned, supports_pruned_sampling
+from .sampling import hide_model_generation_config, sample_pruned
 from .sequences import (
     RationaleCut,
     assemble_scoring_batch,
@@ -209,10 +210,11 @@ class LaTROTrainer(RLOOTrainer):
             )
 
         self.add_callback(SaveOnInterruptCallback())
-        self._score_with_training_pass = self._resolve_score_with_training_pass()
-        self._prune_finished_rows = self._resolve_prune_finished_rows()
-        self._length_groups = self._resolve_length_groups()
-        self._training_pass_groups = self._resolve_training_pass_groups()
+        parallel = execution.Parallelism.of(self)
+        self._score_with_training_pass = execution.score_with_training_pass(args, self.model)
+        self._prune_finished_rows = execution.prune_finished_rows(args, self.model, parallel)
+        self._length_groups = execution.length_groups(args, parallel)
+        self._training_pass_groups = execution.training_pass_groups(args, parallel, self._length_groups)
         if isinstance(self.processing_class, ProcessorMixin):
             raise ValueError("LaTROTrainer supports text-only models; pass a tokenizer as `processing_class`.")
         self._check_inputs(train_dataset, eval_dataset)
@@ -237,71 +239,6 @@ class LaTROTrainer(RLOOTrainer):
         for name, dataset in named_datasets(train_dataset, eval_dataset):
             check_chat_template(self._tokenizer, next(iter(dataset))["prompt"])
             check_prompt_lengths(dataset, self._tokenizer, self.args.max_prompt_length, self.chat_template_kwargs, name)
-
-    def _resolve_score_with_training_pass(self) -> bool:
-        """Whether the training pass may stand in for the no-gradient policy scoring pass (see the config field)."""
-        wanted = self.args.score_with_training_pass
-        same_weights = self.args.steps_per_generation == 1  # the whole generation batch, before any optimizer step
-        dropout_free = self.args.disable_dropout or not any(
-            isinstance(m, torch.nn.Dropout) and m.p > 0 for m in self.model.modules()
-        )
-        if wanted and not (same_weights and dropout_free):
-            raise ValueError(
-                "score_with_training_pass=True needs the whole generation batch in one micro-batch "
-                f"(steps_per_generation=1, got {self.args.steps_per_generation}) and no dropout (disable_dropout=True), "
-                "otherwise the training pass does not equal the scoring pass. Set it to None (automatic) or False."
-            )
-        return same_weights and dropout_free if wanted is None else bool(wanted)
-
-    def _resolve_prune_finished_rows(self) -> bool:
-        """Whether rationales are sampled by `sample_pruned` (see the config field)."""
-        wanted = self.args.prune_finished_rows
-        # Where every forward pass gathers sharded weights from all processes (FSDP, or ZeRO-3 without
-        # `ds3_gather_for_generation`), the processes must run the same number of decoding steps, which `generate`
-        # ensures (synced_gpus) and a loop that stops when its own rows end does not.
-        zero3 = self.is_deepspeed_enabled and self.accelerator.state.deepspeed_plugin.zero_stage == 3
-        lockstep = self.accelerator.num_processes > 1 and (
-            self.is_fsdp_enabled or (zero3 and not self.args.ds3_gather_for_generation)
-        )
-        if wanted and lockstep:
-            raise ValueError(
-                "prune_finished_rows=True cannot run with FSDP, or with ZeRO-3 and ds3_gather_for_generation=False, "
-                "on several processes: each forward pass there needs every process, so all of them must decode the "
-                "same number of steps. Leave prune_finished_rows unset (or False)."
-            )
-        supported, why_not = supports_pruned_sampling(self.model)
-        if wanted and not supported:
-            raise ValueError(f"prune_finished_rows=True cannot sample this model exactly: {why_not}. Leave it unset.")
-        if wanted is None:
-            if not supported:
-                logger.info("Sampling with `generate` (finished rows keep decoding): %s.", why_not)
-            return supported and not lockstep and not self.args.options_pruning_cannot_honour()
-        return wanted
-
-    def _resolve_length_groups(self) -> int:
-        """How many length groups each pass may be split into (see the config field)."""
-        if self.args.length_groups is not None:
-            return self.args.length_groups
-        zero3 = self.is_deepspeed_enabled and self.accelerator.state.deepspeed_plugin.zero_stage == 3
-        return 1 if zero3 or self.is_fsdp_enabled else 4
-
-    def _resolve_training_pass_groups(self) -> int:
-        """How many length groups the pass with gradient may use: one forward per backward where several would break
-        the backward's bookkeeping, else the scoring passes' number."""
-        reentrant = self.args.gradient_checkpointing and (self.args.gradient_checkpointing_kwargs or {}).get(
-            "use_reentrant", False
-        )
-        reasons = {
-            "DeepSpeed counts one forward per backward": self.is_deepspeed_enabled,
-            "FSDP reshards after each forward and expects one per backward": self.is_fsdp_enabled,
-            "reentrant gradient checkpointing would fire each parameter's gradient hook once per group": reentrant,
-        }
-        reason = next((reason for reason, applies in reasons.items() if applies), None)
-        if reason is None:
-            return self._length_groups
-        if self._length_groups > 1:
-            logger.info("The training pass runs as one forward (length groups stay in the scoring passes): %s.", reason)
-        return 1
 
     def _prepare_reference_model(self, ref_model: PreTrainedModel):
         ref_model.eval()

@@ -1,6 +1,5 @@
 """LaTROTrainer end to end on a tiny random model: it trains, its loss has the right gradient, it saves."""
 
-import logging
 import math
 
 import pytest
@@ -484,7 +483,7 @@ def test_pruned_sampling_trains_and_rejects_what_it_cannot_sample(
 
 
 def test_pruned_sampling_is_on_by_default_exactly_where_it_applies(
-    model, tokenizer, conversational_dataset, make_config, monkeypatch
+    model, tokenizer, conversational_dataset, make_config
 ):
     def resolved(**overrides):
         args = make_config(**overrides)
@@ -496,16 +495,7 @@ def test_pruned_sampling_is_on_by_default_exactly_where_it_applies(
     with pytest.warns(UserWarning, match="biased"):
         assert resolved(top_p=0.9) is False  # generate() samples what the pruned sampler cannot
     assert resolved(generation_kwargs={"top_k": 5}) is False
-    # Several processes that must decode in lockstep (FSDP here): unset falls back to generate, True is an error.
-    trainer = LaTROTrainer(
-        model=model, args=make_config(), train_dataset=conversational_dataset, processing_class=tokenizer
-    )
-    trainer.is_fsdp_enabled = True
-    monkeypatch.setattr(type(trainer.accelerator), "num_processes", property(lambda self: 2))
-    assert trainer._resolve_prune_finished_rows() is False
-    trainer.args.prune_finished_rows = True
-    with pytest.raises(ValueError, match="same number of steps"):
-        trainer._resolve_prune_finished_rows()
+    # Several processes that must decode in lockstep: tests/unit/test_execution.py.
 
 
 def test_length_groups_give_the_padded_pass_without_computing_its_padding(
@@ -549,39 +539,16 @@ def test_length_groups_give_the_padded_pass_without_computing_its_padding(
     assert sum(passes) < 0.7 * one_pass[0]  # 6 rows x 26 positions padded; the groups cover far fewer
 
 
-def test_length_groups_default_to_one_pass_only_where_weights_are_gathered(
-    model, tokenizer, plain_dataset, make_config
-):
-    from types import SimpleNamespace
-
+def test_the_trainer_reads_its_pass_layout_from_its_own_setup(model, tokenizer, plain_dataset, make_config):
+    """The choices themselves are tested in tests/unit/test_execution.py; here, that the trainer makes them from its
+    config and its (single-process) setup."""
     trainer = LaTROTrainer(model=model, args=make_config(), train_dataset=plain_dataset, processing_class=tokenizer)
-    assert trainer._length_groups == 4
-    for stage, expected in ((2, 4), (3, 1)):  # what the resolution reads of a DeepSpeed run
-        trainer.is_deepspeed_enabled = True
-        trainer.accelerator = SimpleNamespace(state=SimpleNamespace(deepspeed_plugin=SimpleNamespace(zero_stage=stage)))
-        assert trainer._resolve_length_groups() == expected, stage
-    trainer.is_deepspeed_enabled, trainer.is_fsdp_enabled = False, True
-    assert trainer._resolve_length_groups() == 1
-    trainer.args.length_groups = 2  # an explicit choice stands
-    assert trainer._resolve_length_groups() == 2
-    with pytest.raises(ValueError, match="length_groups=0"):
-        make_config(length_groups=0)
-
-
-def test_the_training_pass_runs_as_one_forward_where_several_per_backward_break_it(
-    model, tokenizer, plain_dataset, make_config, caplog
-):
+    assert (trainer._length_groups, trainer._training_pass_groups) == (4, 4)
     trainer = LaTROTrainer(
         model=model, args=make_config(length_groups=3), train_dataset=plain_dataset, processing_class=tokenizer
     )
     assert (trainer._length_groups, trainer._training_pass_groups) == (3, 3)
-    for switch in ("is_deepspeed_enabled", "is_fsdp_enabled"):
-        setattr(trainer, switch, True)
-        with caplog.at_level(logging.INFO, logger="latro_trl.trainer"):
-            assert trainer._resolve_training_pass_groups() == 1, switch
-        setattr(trainer, switch, False)
-    assert "one forward" in caplog.text
-    trainer.args.gradient_checkpointing, trainer.args.gradient_checkpointing_kwargs = True, {"use_reentrant": True}
-    assert trainer._resolve_training_pass_groups() == 1
-    trainer.args.gradient_checkpointing_kwargs = {"use_reentrant": False}
-    assert trainer._resolve_training_pass_groups() == 3  # non-reentrant checkpointing fires each hook once
+    reentrant = {"gradient_checkpointing": True, "gradient_checkpointing_kwargs": {"use_reentrant": True}}
+    args = make_config(length_groups=3, **reentrant)
+    trainer = LaTROTrainer(model=model, args=args, train_dataset=plain_dataset, processing_class=tokenizer)
+    assert (trainer._length_groups, trainer._training_pass_groups) == (3, 1)
