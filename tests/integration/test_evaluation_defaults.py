@@ -1,13 +1,11 @@
 """Evaluation reply limits default to the training rationale limit plus room for the answer (issue #13, item 7).
 
 A model trained at L = LaTROConfig's max_completion_length must not be cut short when it is evaluated with the
-defaults of `latro eval`, `evaluate`, `generate_replies`, `AccuracyCallback` or scripts/baseline_eval.py.
+defaults of `latro eval`, `evaluate`, `generate_replies` and `AccuracyCallback`.
 """
 
 import dataclasses
-import importlib.util
 import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -87,20 +85,3 @@ def test_the_callback_follows_the_runs_limit(tokenizer, tmp_path, args_limit, ex
     callback.on_step_end(args, state, TrainerControl(), model=model)
     assert model.limits == [expected]
     assert callback.history[0]["eval/accuracy"] == 1.0
-
-
-def test_baseline_script_defaults_to_the_training_limit(tokenizer, monkeypatch, tmp_path):
-    path = Path(__file__).resolve().parents[2] / "scripts" / "baseline_eval.py"
-    spec = importlib.util.spec_from_file_location("baseline_eval", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    help_text = " ".join(module.make_parser().format_help().split())
-    assert "max_completion_length" in help_text
-
-    model = RecordingModel(tokenizer)
-    monkeypatch.setattr(module, "_datasets", lambda args: {"synthetic": ROWS})
-    monkeypatch.setattr("latro_trl.evaluation.load_model_for_eval", lambda *a, **k: (model, tokenizer), raising=False)
-    args = module.make_parser().parse_args(["--output_dir", str(tmp_path), "--num_samples", "1", "--no_progress"])
-    results = module.main(args)
-    assert model.limits == [default_max_new_tokens()]
-    assert results["args"]["max_new_tokens"] == default_max_new_tokens() >= TRAINING_LIMIT
