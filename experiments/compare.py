@@ -184,27 +184,23 @@ def train_sft(args, train_set, out_dir: Path) -> dict:
 
 
 def train_latro(args, train_set, out_dir: Path) -> dict:
-    from latro_trl.warm_start import lora_latro
+    from latro_trl.warm_start import lora_latro, small_run_config
 
     model, tokenizer = load_base()
     started = time.time()
-    trainer = lora_latro(
-        model,
-        tokenizer,
-        train_set,
+    run = small_run_config(
         out_dir,
         max_steps=args.train_steps,
-        questions_per_step=args.questions_per_step,
+        per_device_train_batch_size=args.questions_per_step * args.num_generations,
         num_generations=args.num_generations,
         max_completion_length=args.max_completion_length,
         learning_rate=args.lr_latro,
         beta=args.beta,
-        lora_r=args.lora_r,
         seed=args.seed,
         save_steps=args.train_steps // args.num_checkpoints,
-        resume=True,
         answer_loss_coef=args.answer_loss_coef,
     )
+    trainer = lora_latro(model, tokenizer, train_set, run, lora_r=args.lora_r, resume=True)
     _stop_unless_finished(trainer, args)
     return training_record(trainer, started)
 

@@ -190,31 +190,28 @@ class Experiment:
         """LaTRO from the seed's warm start on the answer-only set. The keywords let other experiments' arms differ:
         the start (default: this row's warm start), the optimizer steps (one pass over the answer set), lambda
         (--answer_loss_coef) and the trainer class (LaTROTrainer)."""
-        from latro_trl.warm_start import lora_latro
+        from latro_trl.warm_start import lora_latro, small_run_config
 
         args = self.args
         model, tokenizer = _load_folder(start or self.start_dir(seed, starts_from_last(out_dir.name)))
         steps = steps or len(self.answer_set) // args.questions_per_step
         started = time.time()
-        trainer = lora_latro(
-            model,
-            tokenizer,
-            self.answer_set,
+        run = small_run_config(
             out_dir,
             max_steps=steps,
-            questions_per_step=args.questions_per_step,
+            per_device_train_batch_size=args.questions_per_step * args.num_generations,
             num_generations=args.num_generations,
             max_completion_length=args.max_completion_length,
             learning_rate=args.lr_latro,
             beta=args.beta,
-            lora_r=args.lora_r,
             seed=seed,
             save_steps=max(1, steps // args.num_checkpoints),
-            resume=True,
             reward_type=reward_type,
             answer_loss_coef=args.answer_loss_coef if answer_loss_coef is None else answer_loss_coef,
             shuffle_dataset=False,
-            trainer_class=trainer_class,
+        )
+        trainer = lora_latro(
+            model, tokenizer, self.answer_set, run, lora_r=args.lora_r, resume=True, trainer_class=trainer_class
         )
         _stop_unless_finished(trainer, argparse.Namespace(train_steps=steps))
         return training_record(trainer, started)

@@ -12,8 +12,24 @@ it is also LaTRO's frozen reference. ``experiments/answer_likelihood.py`` tells 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .config import LaTROConfig
+
+
+# What a small LoRA run on a CPU sets beyond its steps, learning rate and seed: a constant learning rate, a log line per
+# step, no gradient checkpointing (small models on a CPU: memory is not the limit, time is), no reporting service.
+# The demo's and the experiments' recipes set the same.
+SMALL_RUN = {
+    "lr_scheduler_type": "constant",
+    "logging_steps": 1,
+    "report_to": "none",
+    "gradient_checkpointing": False,
+    "dataloader_pin_memory": False,
+}
 
 
 def attention_lora(r: int = 16):
@@ -62,7 +78,10 @@ def supervised_warm_start(
 
     steps = max(1, len(dataset) // questions_per_step)
     config = SFTConfig(
-        **_small_run(output_dir, steps, learning_rate, seed, save_steps),
+        **_small_run(output_dir, save_steps, steps),
+        max_steps=steps,
+        learning_rate=learning_rate,
+        seed=seed,
         per_device_train_batch_size=questions_per_step,
         bf16=False,
     )
@@ -85,53 +104,32 @@ def lora_latro(
     model: Any,
     tokenizer: Any,
     dataset: Any,
-    output_dir: str | Path,
+    args: LaTROConfig,
     *,
-    max_steps: int,
-    questions_per_step: int = 2,
-    num_generations: int = 4,
-    max_completion_length: int = 96,
-    learning_rate: float = 5e-5,
-    beta: float = 0.05,
     lora_r: int = 16,
-    seed: int = 0,
-    save_steps: int | None = None,
     resume: bool = False,
     progress_metrics: dict[str, str] | None = None,
     trainer_class: type | None = None,
-    **config: Any,
 ):
-    """Train LaTRO with a fresh LoRA adapter (:func:`attention_lora`) on ``model``; returns the trainer.
+    """Train LaTRO with a fresh LoRA adapter (:func:`attention_lora`) on ``model``, as ``args`` says; returns the trainer.
 
     The reference is ``model`` itself (the new adapter switched off), so pass the merged warm start, not the base.
+    ``args`` is the whole run (K, L, steps, learning rate, beta, seed, checkpoints, ``args.output_dir``...), used as it
+    is: a recipe (``latro_trl/recipes/demo.yaml``, ``experiments/recipes/``) or :func:`small_run_config` gives the
+    settings of a small CPU run.
 
     Args:
         model, tokenizer: the model to train (a plain model: merge a warm-start adapter first).
         dataset: rows with ``prompt`` and ``answer``.
-        output_dir: the trainer's output folder.
-        max_steps: optimizer steps, each on ``questions_per_step`` questions x ``num_generations`` rationales.
-        max_completion_length: the rationale limit L.
-        learning_rate: constant learning rate.
-        beta: the KL coefficient.
+        args: the run's :class:`~latro_trl.LaTROConfig`.
         lora_r: the adapter's rank.
-        seed: the training seed.
-        save_steps: write a checkpoint every N steps; ``None``: none.
-        resume: continue from the last checkpoint in ``output_dir``.
+        resume: continue from the last checkpoint in ``args.output_dir``.
         progress_metrics: one compact progress bar with these log keys (key -> label).
         trainer_class: a subclass of :class:`~latro_trl.LaTROTrainer` to train with instead (an experiment's variant
             of the estimator, e.g. one that zeroes the advantages); ``None``: LaTROTrainer.
-        **config: any other `LaTROConfig` field (``reward_type``, ``answer_loss_coef``, ``shuffle_dataset``, ...).
     """
-    from . import LaTROConfig, LaTROTrainer
+    from . import LaTROTrainer
 
-    args = LaTROConfig(
-        **_small_run(output_dir, max_steps, learning_rate, seed, save_steps),
-        num_generations=num_generations,
-        per_device_train_batch_size=questions_per_step * num_generations,
-        max_completion_length=max_completion_length,
-        beta=beta,
-        **config,
-    )
     trainer = (trainer_class or LaTROTrainer)(
         model=model,
         args=args,
@@ -143,25 +141,43 @@ def lora_latro(
         from .progress import use_compact_progress
 
         use_compact_progress(trainer, progress_metrics, desc="LaTRO")
-    trainer.train(resume_from_checkpoint=_last_checkpoint(output_dir) if resume else None)
+    trainer.train(resume_from_checkpoint=_last_checkpoint(args.output_dir) if resume else None)
     return trainer
 
 
-def _small_run(output_dir: str | Path, max_steps: int, learning_rate: float, seed: int, save_steps: int | None):
-    """What both small runs set: a constant learning rate, a log line per step, checkpoints every ``save_steps``, and
-    no gradient checkpointing (small models on a CPU: memory is not the limit, time is)."""
+def small_run_config(output_dir: str | Path, *, save_steps: int | None = None, **fields: Any) -> LaTROConfig:
+    """A :class:`~latro_trl.LaTROConfig` with the settings of a small LoRA run on a CPU (:data:`SMALL_RUN`), for code
+    that calls :func:`lora_latro` without a recipe.
+
+    Args:
+        output_dir: the trainer's output folder.
+        save_steps: write a checkpoint every N steps; ``None``: none.
+        **fields: any other ``LaTROConfig`` field (``max_steps``, ``num_generations``, ``learning_rate``...).
+
+    Example:
+        ```python
+        args = small_run_config("runs/latro", max_steps=24, per_device_train_batch_size=8, num_generations=4)
+        ```
+    """
+    from . import LaTROConfig
+
+    return LaTROConfig(**_small_run(output_dir, save_steps, fields.get("max_steps", -1)), **fields)
+
+
+def with_changes(args: LaTROConfig, **changes: Any) -> LaTROConfig:
+    """``args`` with other values for a few fields (an output folder, a seed, the steps of one run among several),
+    built anew so that the config's checks run again. The generation batch is derived again from
+    ``steps_per_generation`` unless ``changes`` set it."""
+    return dataclasses.replace(args, **{"generation_batch_size": None, **changes})
+
+
+def _small_run(output_dir: str | Path, save_steps: int | None, max_steps: int) -> dict[str, Any]:
+    """:data:`SMALL_RUN` with the output folder and checkpoints every ``save_steps`` (none when ``None``)."""
     return {
+        **SMALL_RUN,
         "output_dir": str(output_dir),
-        "max_steps": max_steps,
-        "learning_rate": learning_rate,
-        "lr_scheduler_type": "constant",
-        "logging_steps": 1,
-        "report_to": "none",
         "save_strategy": "steps" if save_steps else "no",
-        "save_steps": save_steps or max_steps,
-        "gradient_checkpointing": False,
-        "dataloader_pin_memory": False,
-        "seed": seed,
+        "save_steps": save_steps or max(max_steps, 1),
     }
 
 

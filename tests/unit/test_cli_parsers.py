@@ -9,7 +9,6 @@ import importlib
 import json
 from argparse import ArgumentParser
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from trl import ModelConfig, TrlParser
@@ -111,24 +110,56 @@ def test_a_flag_given_once_reaches_the_trainer_the_evaluation_and_the_plan(monke
     assert expected.reference_gib == 0  # beta 0 reached the plan: no reference model
 
 
+def _demo_lora_run(monkeypatch, config, model_args) -> dict:
+    """What the demo's LaTRO step hands to `lora_latro` (the trainer replaced by a recorder)."""
+    calls = {}
+    monkeypatch.setattr("latro_trl.warm_start.lora_latro", lambda *a, **k: calls.update(args=a[3], **k))
+    demo_cli._latro(None, None, None, config, model_args)
+    return calls
+
+
 def test_a_flag_reaches_the_demos_lora_run(monkeypatch, tmp_path):
     args, config, model_args = demo_cli.make_parser().parse_args_and_config(
         args=[*RUN, "--stop_markers", "The answer is", "So:", "--lora_r", "4", "--output_dir", str(tmp_path)]
     )
-    calls = {}
-    monkeypatch.setattr("latro_trl.warm_start.lora_latro", lambda *a, **k: calls.update(k) or SimpleNamespace())
-    demo_cli._latro(None, None, None, config, model_args, demo_cli._latro_settings(config))
-    assert (calls["num_generations"], calls["max_completion_length"], calls["beta"], calls["seed"]) == (4, 48, 0.0, 7)
-    assert (
-        calls["questions_per_step"] == 2 and calls["lora_r"] == 4 and calls["stop_markers"] == ["The answer is", "So:"]
-    )
+    calls = _demo_lora_run(monkeypatch, config, model_args)
+    run = calls["args"]
+    assert (run.num_generations, run.max_completion_length, run.beta, run.seed) == (4, 48, 0.0, 7)
+    assert run.per_device_train_batch_size == 8 and run.stop_markers == ["The answer is", "So:"]
+    assert calls["lora_r"] == 4 and run.output_dir == str(tmp_path / "checkpoints")
     assert args.warm_start_problems == 64  # the demo's own default
 
 
-def test_the_demo_refuses_a_setting_its_lora_run_would_override(tmp_path):
-    _, config, _ = demo_cli.make_parser().parse_args_and_config(args=["--logging_steps", "5"])
-    with pytest.raises(ValueError, match="logging_steps"):
-        demo_cli._latro_settings(config)
+def test_a_setting_of_a_small_run_can_be_changed_too(monkeypatch):
+    _, config, model_args = demo_cli.make_parser().parse_args_and_config(args=["--logging_steps", "5"])
+    assert _demo_lora_run(monkeypatch, config, model_args)["args"].logging_steps == 5
+
+
+def test_the_demos_lora_run_is_the_one_it_trained_before_lora_latro_took_a_config(monkeypatch):
+    """Issue #30: lora_latro used to build the config from keywords and fixed settings; with the recipe and no flags,
+    the config the demo hands it now is the one that construction gave (every field)."""
+    _, config, model_args = demo_cli.make_parser().parse_args_and_config(args=[])
+    calls = _demo_lora_run(monkeypatch, config, model_args)
+    before = LaTROConfig(
+        output_dir="latro-demo/checkpoints",
+        max_steps=24,
+        learning_rate=5e-5,
+        lr_scheduler_type="constant",
+        logging_steps=1,
+        report_to="none",
+        save_strategy="steps",
+        save_steps=12,
+        gradient_checkpointing=False,
+        dataloader_pin_memory=False,
+        seed=0,
+        num_generations=4,
+        per_device_train_batch_size=2 * 4,
+        max_completion_length=96,
+        beta=0.05,
+        save_total_limit=1,  # the one field the demo passed beside those (it differs from LaTROConfig's default)
+    )
+    assert calls["args"].to_dict() == before.to_dict()
+    assert calls["lora_r"] == 16 and calls["progress_metrics"] == demo_cli.LATRO_PROGRESS
 
 
 def test_the_demo_recipe_is_shipped_and_sets_the_demos_run():
@@ -136,7 +167,6 @@ def test_the_demo_recipe_is_shipped_and_sets_the_demos_run():
     args, config, model_args = demo_cli.make_parser().parse_args_and_config(args=[])
     assert (config.num_generations, config.max_completion_length, config.max_steps) == (4, 96, 24)
     assert config.per_device_train_batch_size == 2 * config.num_generations and config.output_dir == "latro-demo"
-    assert demo_cli._latro_settings(config) == {"save_total_limit": 1}
     # A --config file and flags override the recipe.
     _, config, _ = demo_cli.make_parser().parse_args_and_config(args=["--max_steps", "2"])
     assert config.max_steps == 2

@@ -339,22 +339,22 @@ def test_the_plans_splits_are_clean_and_the_old_test_split_was_not(controls):
 
 def test_answer_term_only_trains_the_answer_term_alone(controls, tokenizer, conversational_dataset, tmp_path):
     from latro_trl.testing import make_tiny_model
-    from latro_trl.warm_start import lora_latro
+    from latro_trl.warm_start import lora_latro, small_run_config
 
     def one_step(trainer_class, out):
-        trainer = lora_latro(
-            make_tiny_model(tokenizer),  # the same start for both
-            tokenizer,
-            conversational_dataset,
+        run = small_run_config(
             tmp_path / out,
             max_steps=1,
+            per_device_train_batch_size=8,
             num_generations=4,
             max_completion_length=8,
             learning_rate=1e-3,
-            lora_r=4,
             answer_loss_coef=1.0,
             unfinished_penalty_factor=None,  # the tiny model never finishes: keep the rewards apart
-            trainer_class=trainer_class,
+        )
+        # the same start for both
+        trainer = lora_latro(
+            make_tiny_model(tokenizer), tokenizer, conversational_dataset, run, lora_r=4, trainer_class=trainer_class
         )
         assert type(trainer) is (trainer_class or type(trainer))
         return trainer.state.log_history[0]

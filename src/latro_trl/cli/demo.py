@@ -31,28 +31,6 @@ LATRO_PROGRESS = {"reward": "reward", "answer_logp": "log p(y)", "rationale/mean
 SFT_PROGRESS = {"loss": "loss"}
 # The demo's defaults: a recipe shipped with the package (LaTROConfig's, ModelConfig's and DemoArguments' keys).
 RECIPE = "demo.yaml"
-# What `lora_latro` sets by itself for a small run; the demo's config must agree (the recipe does).
-_FIXED_BY_LORA_LATRO = {
-    "lr_scheduler_type": "constant",
-    "logging_steps": 1,
-    "report_to": "none",
-    "gradient_checkpointing": False,
-    "dataloader_pin_memory": False,
-}
-# LaTROConfig fields the demo hands to `lora_latro` by name (or sets itself: output_dir, save_strategy).
-_PASSED_BY_NAME = (
-    "output_dir",
-    "max_steps",
-    "per_device_train_batch_size",
-    "num_generations",
-    "max_completion_length",
-    "learning_rate",
-    "beta",
-    "seed",
-    "save_strategy",
-    "save_steps",
-    "generation_batch_size",  # derived from the batch and steps_per_generation; the latter is passed when set
-)
 
 
 @dataclass
@@ -120,7 +98,6 @@ def main(args: DemoArguments, config: Any, model_args: Any) -> int:
 
     _quiet_libraries()  # again: main may be called with configs parsed elsewhere
     started = time.time()
-    latro_settings = _latro_settings(config)  # a setting lora_latro would override fails here, before any work
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
@@ -144,7 +121,7 @@ def main(args: DemoArguments, config: Any, model_args: Any) -> int:
         f"4/5 LaTRO on {num_answers} answer-only problems: {config.max_steps} steps x K={config.num_generations}",
         started,
     )
-    trainer = _latro(model, tokenizer, data["answers"], config, model_args, latro_settings)
+    trainer = _latro(model, tokenizer, data["answers"], config, model_args)
 
     _phase("5/5 greedy accuracy of the final model on the same problems", started)
     after = _evaluate(trainer.model, tokenizer, data, output_dir / "eval_final", config)
@@ -164,30 +141,6 @@ def main(args: DemoArguments, config: Any, model_args: Any) -> int:
 def run(argv: list[str] | None = None) -> int:
     """`python -m latro_trl.cli.demo ...`: the same as `latro demo ...`."""
     return main(*make_parser(prog="latro demo").parse_args_and_config(args=argv))
-
-
-def _latro_settings(config: Any) -> dict[str, Any]:
-    """The config's fields that differ from `LaTROConfig`'s defaults, for `lora_latro` (beside those the demo passes
-    by name). A field `lora_latro` sets by itself must agree with it: a flag never vanishes silently."""
-    import dataclasses
-
-    from latro_trl import LaTROConfig
-
-    default = LaTROConfig(output_dir=config.output_dir)
-    fixed = LaTROConfig(output_dir=config.output_dir, **_FIXED_BY_LORA_LATRO)
-    settings = {}
-    for item in dataclasses.fields(config):
-        name, value = item.name, getattr(config, item.name)
-        if not item.init or name in _PASSED_BY_NAME or value == getattr(fixed, name):
-            continue  # passed by name, or what lora_latro sets anyway (aliases such as activation_checkpointing too)
-        if getattr(fixed, name) != getattr(default, name):
-            raise ValueError(
-                f"latro demo trains with latro_trl.warm_start.lora_latro, which sets {name}={getattr(fixed, name)!r}; "
-                f"drop --{name} {value!r} (or train with `latro train`)."
-            )
-        if value != getattr(default, name):
-            settings[name] = value
-    return settings
 
 
 def _quiet_libraries() -> None:
@@ -243,27 +196,13 @@ def _warm_start(model: Any, tokenizer: Any, dataset: Any, args: DemoArguments, c
     return trainer.model.merge_and_unload()
 
 
-def _latro(model: Any, tokenizer: Any, dataset: Any, config: Any, model_args: Any, settings: dict[str, Any]) -> Any:
-    from latro_trl.warm_start import lora_latro
+def _latro(model: Any, tokenizer: Any, dataset: Any, config: Any, model_args: Any) -> Any:
+    from latro_trl.warm_start import lora_latro, with_changes
 
-    saving = str(getattr(config.save_strategy, "value", config.save_strategy)) == "steps"
-    return lora_latro(
-        model,
-        tokenizer,
-        dataset,
-        Path(config.output_dir) / "checkpoints",
-        max_steps=config.max_steps,
-        questions_per_step=config.per_device_train_batch_size // config.num_generations,
-        num_generations=config.num_generations,
-        max_completion_length=config.max_completion_length,
-        learning_rate=config.learning_rate,
-        beta=config.beta,
-        lora_r=model_args.lora_r,
-        seed=config.seed,
-        save_steps=int(config.save_steps) if saving else None,
-        progress_metrics=LATRO_PROGRESS,
-        **settings,
-    )
+    # The run is the demo's config as parsed (its recipe holds a small CPU run's settings); only the trainer's
+    # checkpoints go to a folder of their own, beside start/, final/ and the evaluations.
+    args = with_changes(config, output_dir=str(Path(config.output_dir) / "checkpoints"))
+    return lora_latro(model, tokenizer, dataset, args, lora_r=model_args.lora_r, progress_metrics=LATRO_PROGRESS)
 
 
 def _evaluate(model: Any, tokenizer: Any, data: dict, output_dir: Path, config: Any) -> dict:
