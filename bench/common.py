@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import TrainerCallback
 
 from latro_trl.cli.datasets import DatasetArguments
 
@@ -96,7 +97,7 @@ def rloo_config(settings: dict[str, Any], shared: Iterable[str], **overrides: An
     RLOO's own default (``LaTROConfig`` changes a few defaults: learning rate, batch, K, L, dropout)."""
     from trl import RLOOConfig
 
-    return RLOOConfig(**{name: settings[name] for name in shared}, **overrides)
+    return RLOOConfig(**{**{name: settings[name] for name in shared}, **overrides})
 
 
 def prompts_per_step(settings: dict[str, Any]) -> int:
@@ -180,6 +181,12 @@ def run_and_report(
     if args.markdown:
         print(markdown(result))
     return result
+
+
+def table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    """A Markdown table (floats to 4 significant digits)."""
+    cells = [header, ["---"] * len(header), *rows]
+    return ["| " + " | ".join(f"{c:.4g}" if isinstance(c, float) else str(c) for c in row) + " |" for row in cells]
 
 
 def write_json(path: str | None, result: dict[str, Any], indent: int = 2) -> None:
@@ -298,12 +305,13 @@ class TrainerProbe:
     """Instruments one trainer without changing what it computes.
 
     Wraps ``trainer._generate`` and ``trainer._prepare_inputs`` (instance attributes shadowing the methods) to time
-    generation and the whole scoring phase, and puts forward pre/post hooks on the policy and the reference model to
-    count and time their forward calls: ``<model>/generate`` (decode steps inside ``generate``), ``<model>/no_grad``
-    and ``<model>/grad``.
+    generation and the whole scoring phase and keep the generated lengths. With ``count_passes`` it also puts forward
+    pre/post hooks on the policy and the reference model to count and time their forward calls:
+    ``<model>/generate`` (decode steps inside ``generate``), ``<model>/no_grad`` and ``<model>/grad`` (each hook
+    synchronises CUDA, so leave it off where only the step time matters).
     """
 
-    def __init__(self, trainer: Any, memory: MemoryMonitor) -> None:
+    def __init__(self, trainer: Any, memory: MemoryMonitor, count_passes: bool = True) -> None:
         self.trainer = trainer
         self.memory = memory
         self.step = StepProbe()
@@ -312,8 +320,8 @@ class TrainerProbe:
         self._starts: dict[int, tuple[str, float]] = {}
         self._wrap("_generate", self._timed_generate)
         self._wrap("_prepare_inputs", self._timed_prepare)
-        self._hooks = [*self._hook(trainer.model, "policy")]
-        if getattr(trainer, "ref_model", None) is not None:
+        self._hooks = self._hook(trainer.model, "policy") if count_passes else []
+        if count_passes and getattr(trainer, "ref_model", None) is not None:
             self._hooks += self._hook(trainer.ref_model, "reference")
 
     def reset(self) -> None:
@@ -383,6 +391,58 @@ class TrainerProbe:
             module.register_forward_pre_hook(before, with_kwargs=True),
             module.register_forward_hook(after),
         ]
+
+
+class StepClock(TrainerCallback):
+    """Measures every optimizer step of ``trainer.train()`` from the callbacks the training loop calls.
+
+    Per step, into ``records``: ``wall_s`` from ``on_step_begin`` to ``on_step_end`` (CUDA synchronised: data loading,
+    logging and checkpoints fall outside), ``optimizer_s`` from ``on_pre_optimizer_step`` (after the backward and the
+    gradient clipping) to ``on_step_end`` (optimizer and scheduler steps, ``zero_grad``), the :class:`TrainerProbe`'s
+    counters (``probe``: generation and scoring time, generated lengths, forward passes with ``count_passes``) and,
+    with ``per_step_memory``, the step's peak memory from ``memory`` (otherwise the caller reads ``memory`` over the
+    whole run). ``report`` is called with each record as it is made (a progress line).
+    """
+
+    def __init__(self, trainer: Any, memory: MemoryMonitor, per_step_memory: bool = False, count_passes: bool = False,
+                 report: Callable[[dict[str, Any]], None] | None = None) -> None:  # fmt: skip
+        self.probe = TrainerProbe(trainer, memory, count_passes)
+        self.memory, self.per_step_memory, self.report = memory, per_step_memory, report
+        self.records: list[dict[str, Any]] = []
+        self._begin = self._before_optimizer = 0.0
+
+    def _now(self) -> float:
+        self.probe._sync()
+        return time.perf_counter()
+
+    def on_step_begin(self, *_: Any, **__: Any) -> None:
+        if self.per_step_memory:
+            self.memory.start_step()  # collects garbage first, outside the timed window
+        self.probe.reset()
+        self._begin = self._now()
+
+    def on_pre_optimizer_step(self, *_: Any, **__: Any) -> None:
+        self._before_optimizer = self._now()
+
+    def on_step_end(self, args: Any, state: Any, *_: Any, **__: Any) -> None:
+        end = self._now()
+        record = {"step": state.global_step, "wall_s": end - self._begin, "optimizer_s": end - self._before_optimizer}
+        record |= {"probe": self.probe.step, "memory": self.memory.end_step() if self.per_step_memory else None}
+        self.records.append(record)
+        if self.report is not None:
+            self.report(record)
+
+
+def paired_step_ratios(results: list[dict], base: list[dict]) -> dict:
+    """Each measured step over the same step of the same round of ``base`` (lists of runs, each with
+    ``step_time_s``): the same questions and seed, run a few minutes apart. Their median and range show how far one
+    step's ratio moves with the machine."""
+    ratios = [
+        step / base_step
+        for result, base_result in zip(results, base, strict=False)
+        for step, base_step in zip(result["step_time_s"], base_result["step_time_s"], strict=False)
+    ]
+    return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios), "per_step": ratios}
 
 
 def environment(device: torch.device) -> dict[str, Any]:

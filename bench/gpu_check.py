@@ -10,17 +10,18 @@ One prepared script for one CUDA device. Jobs run in this order while ``--budget
 2. ``timing`` round 0, then ``memory``, then the later ``timing`` rounds. Timing: ``LaTROTrainer`` and TRL's
    ``RLOOTrainer`` (constant reward 0), each through ``trainer.train()`` in its own run, alternating (the order
    flips every round and mode), on a random Llama-3.2-1B, LoRA and full fine-tuning, at forced equal completion
-   lengths (``step_cost.common_config``: ``min_new_tokens = L``; LaTRO's marker stop off), K=8, L=256, beta=0.05.
-   Per step the wall time from ``on_step_begin`` to ``on_step_end`` (CUDA synchronised); per run the peak of
-   ``torch.cuda.max_memory_allocated`` (reset before the trainer is built). Reported: LaTRO/RLOO step-time ratios
-   paired step by step within a round (median, range), generated tokens/s and peak memory of each.
+   lengths (``step_cost.forced_trainer``: ``min_new_tokens = L``; LaTRO's marker stop off), K=8, L=256, beta=0.05.
+   Per step the wall time from ``on_step_begin`` to ``on_step_end`` (``common.StepClock``, CUDA synchronised);
+   per run the peak of ``torch.cuda.max_memory_allocated`` (reset before the trainer is built). Reported:
+   LaTRO/RLOO step-time ratios paired step by step within a round (median, range), generated tokens/s and peak
+   memory of each.
    Memory: one LaTRO step at larger sizes (default Llama-3.2-3B LoRA, Llama-3.1-8B LoRA with gradient
    checkpointing), the model built on the device in bf16 inside the measured window. Every LaTRO run (the 1B timing
    runs of round 0 too) is set beside ``latro_trl.plan.plan_for_config`` for its own config on one GPU without
    DeepSpeed, as a ratio.
 
 Models are random (no hub): the architectures are the published ``config.json`` fields, written below as dicts.
-Weights: fp32 for full fine-tuning (TRL's default; bf16 autocast), bf16 for a LoRA base (``--dtype fp32``: fp32
+Weights: fp32 for full fine-tuning (TRL's default; bf16 autocast), bf16 for a LoRA base (``--bf16 false``: fp32
 throughout). A job in flight when the budget runs out finishes; one that raises (say, out of memory) is recorded in
 ``errors``. ``--output`` (JSON) and the Markdown table beside it (``.md``) are rewritten after every job, so a
 timeout keeps what was measured (``"complete": false``).
@@ -30,28 +31,38 @@ On a GPU machine without network (``bench/gpu_check.sh``; the default budget aim
     bash bench/gpu_check.sh download   # here: wheels into .whl/ (git-ignored), total checked < 64 MiB
     bash bench/gpu_check.sh device     # there, with .whl/: install to /tmp/site, run, write to $OUT
 
+Settings: ``LaTROConfig``'s fields (``--max_steps``: steps of a timing run; ``--use_cpu true`` for a CPU) and the
+check's own (``GpuCheckArguments``), parsed by TRL's ``TrlParser``; defaults in ``bench/recipes/gpu_check.yaml``.
 CPU smoke run (tests/integration/test_gpu_check.py)::
 
-    python bench/gpu_check.py --device cpu --tiny --num_generations 2 --prompts_per_step 1 \\
-        --max_completion_length 8 --steps 1 --warmup 1 --rounds 1 --output /tmp/gpu_check.json
+    python bench/gpu_check.py --use_cpu true --tiny --num_generations 2 --per_device_train_batch_size 2 \\
+        --max_completion_length 8 --max_steps 2 --warmup 1 --rounds 1 --output /tmp/gpu_check.json
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import gc
 import json
 import tempfile
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
-from common import MemoryMonitor, environment, median
-from natural_lengths import paired_step_ratios
-from step_cost import common_config, zero_reward
-from transformers import TrainerCallback
+from common import (
+    MemoryMonitor,
+    StepClock,
+    environment,
+    median,
+    paired_step_ratios,
+    parse_run,
+    prompts_per_step,
+    table,
+)
+from step_cost import forced_trainer, resolve_bf16
 from transformers.trainer_callback import PrinterCallback
 
 _LLAMA = {"hidden_act": "silu", "rms_norm_eps": 1e-5, "rope_theta": 500000.0, "vocab_size": 128256}
@@ -87,6 +98,37 @@ ARCHS: dict[str, dict[str, Any]] = {
 TOLERANCES = {"reward_rel": 5e-3, "advantage_to_std": 0.05, "loss_rel": 1e-2, "grad_cosine_min": 0.99}
 MEMORY_RUNS = ("llama-3.2-3b:lora", "llama-3.1-8b:lora+gc")
 GIB = 2**30
+
+
+@dataclass
+class GpuCheckArguments:
+    """What the GPU check adds to the run's ``LaTROConfig`` (``settings``: K, rows per step, L, beta, learning rate,
+    seed, ``max_steps`` of a timing run, ``bf16``, ``use_cpu``): which jobs, which models, the budget, the output."""
+
+    tiny: bool = field(default=False, metadata={"help": "Every model is the tiny config (a CPU smoke run)."})
+    sections: list[str] = field(
+        default_factory=lambda: ["precision", "timing", "memory"],
+        metadata={"help": "Which jobs.", "choices": ["precision", "timing", "memory"]},
+    )
+    timing_arch: str = field(default="llama-3.2-1b", metadata={"help": "Timing model.", "choices": sorted(ARCHS)})
+    modes: list[str] = field(default_factory=lambda: ["lora", "full"], metadata={"choices": ["lora", "full"]})
+    memory_runs: list[str] = field(
+        default_factory=lambda: list(MEMORY_RUNS), metadata={"help": "ARCH:lora|full[+gc] each (gc: checkpointing)."}
+    )
+    precision_arch: str = field(default="llama-small", metadata={"choices": sorted(ARCHS)})
+    precision_length: int = field(default=64, metadata={"help": "Rationale limit of the precision batch."})
+    warmup: int = field(default=1, metadata={"help": "Steps left out at the start of every timing run."})
+    rounds: int = field(default=2, metadata={"help": "Timing rounds (the trainers' order flips every round)."})
+    memory_steps: int = field(default=1, metadata={"help": "Steps per memory run."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    budget_s: float = field(default=360, metadata={"help": "Start no job after this many seconds."})
+    threads: int | None = field(default=None, metadata={"help": "torch.set_num_threads."})
+    output: str = field(default="bench/results/gpu_check.json", metadata={"help": "JSON; the Markdown goes beside."})
+    settings: dict[str, Any] = field(default_factory=dict, init=False)  # the LaTROConfig fields, set by main
+
+    @property
+    def device(self) -> str:
+        return "cpu" if self.settings.get("use_cpu") or not torch.cuda.is_available() else "cuda"
 
 
 class Job(NamedTuple):
@@ -125,10 +167,11 @@ def save_model(arch: str, tokenizer: Any, device: torch.device, folder: Path) ->
     return str(folder)
 
 
-def training_data(args: argparse.Namespace, steps: int) -> Any:
+def training_data(args: GpuCheckArguments, steps: int) -> Any:
     from latro_trl.data import load_synthetic
 
-    return load_synthetic("train", n=args.prompts_per_step * steps, seed=args.seed).select_columns(["prompt", "answer"])
+    rows = load_synthetic("train", n=prompts_per_step(args.settings) * steps, seed=args.settings["seed"])
+    return rows.select_columns(["prompt", "answer"])
 
 
 def release() -> None:
@@ -140,18 +183,18 @@ def release() -> None:
 # ---------------------------------------------------------------------------------------------------- precision
 
 
-def sample_batch(policy: Any, tokenizer: Any, args: argparse.Namespace) -> tuple[Any, torch.Tensor]:
+def sample_batch(policy: Any, tokenizer: Any, args: GpuCheckArguments) -> tuple[Any, torch.Tensor]:
     """One LaTRO batch from the fp32 policy: rationales sampled and stopped at a random length in [L/4, L] (a random
     model seldom stops by itself; rows that stop before L count as finished, the others get the unfinished penalty,
     so a group's rewards differ), cut at stop markers, gold answers appended."""
     from latro_trl.markers import STOP_MARKERS, answer_text, end_of_turn_ids, turn_end_text
     from latro_trl.sequences import assemble_scoring_batch, cut_rationale
 
-    device, k, length = next(policy.parameters()).device, args.num_generations, args.precision_length
+    device, k, length = next(policy.parameters()).device, args.settings["num_generations"], args.precision_length
     rows = training_data(args, 1)
     texts = [tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in rows["prompt"]]
     encoded = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
-    torch.manual_seed(args.seed)
+    torch.manual_seed(args.settings["seed"])
     output = policy.generate(**encoded, do_sample=True, top_k=0, max_new_tokens=length, num_return_sequences=k)
     stops = torch.randint(length // 4, length + 1, (len(output),)).tolist()
     ends = end_of_turn_ids(tokenizer, policy)
@@ -184,7 +227,7 @@ def scored_logps(model: Any, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
     return sequence_logps(per_token, batch.rationale_mask), sequence_logps(per_token, batch.answer_mask)
 
 
-def objective_values(models: tuple[Any, Any], batch: Any, finished: torch.Tensor, args: argparse.Namespace,
+def objective_values(models: tuple[Any, Any], batch: Any, finished: torch.Tensor, args: GpuCheckArguments,
                      autocast: bool) -> dict[str, torch.Tensor]:  # fmt: skip
     """Rewards, advantages, loss and the flattened gradient of one LaTRO update of ``models = (policy, reference)``."""
     from latro_trl import objective
@@ -195,8 +238,8 @@ def objective_values(models: tuple[Any, Any], batch: Any, finished: torch.Tensor
             ref_rationale, _ = scored_logps(reference, batch)
         rationale, answer = scored_logps(policy, batch)
     answer_reward = objective.penalize_unfinished(objective.answer_rewards(answer, "log_likelihood"), finished, 2.0)
-    rewards = objective.latro_rewards(answer_reward, rationale, ref_rationale, args.beta)
-    advantages = objective.rloo_advantages(rewards, args.num_generations)
+    rewards = objective.latro_rewards(answer_reward, rationale, ref_rationale, args.settings["beta"])
+    advantages = objective.rloo_advantages(rewards, args.settings["num_generations"])
     loss = objective.latro_loss(rationale, answer, advantages, answer_coef=1.0).loss
     policy.zero_grad()
     loss.backward()
@@ -218,12 +261,12 @@ def compare_precision(fp32: dict[str, torch.Tensor], other: dict[str, torch.Tens
     return found | {"pass": bool(passed)}
 
 
-def run_precision(args: argparse.Namespace, tokenizer: Any, device: torch.device) -> dict[str, Any]:
+def run_precision(args: GpuCheckArguments, tokenizer: Any, device: torch.device) -> dict[str, Any]:
     """The estimator in fp32, bf16 autocast and bf16 weights, on the same model and batch."""
     from trl.trainer.utils import add_fused_lm_head
 
     arch = "tiny" if args.tiny else args.precision_arch
-    policy = build_model(arch, tokenizer, device, torch.float32, seed=args.seed)
+    policy = build_model(arch, tokenizer, device, torch.float32, seed=args.settings["seed"])
     reference = copy.deepcopy(policy).requires_grad_(False)
     with torch.no_grad():  # a reference a little away from the policy, so that the KL term is not exactly 0
         for param in reference.parameters():
@@ -250,59 +293,22 @@ def run_precision(args: argparse.Namespace, tokenizer: Any, device: torch.device
 # ---------------------------------------------------------------------------------------------------- training runs
 
 
-class StepClock(TrainerCallback):
-    """Times each optimizer step, CUDA synchronised; ``record_lengths`` wraps ``trainer._generate`` (the private hook
-    ``natural_lengths.py`` uses too) to keep the generated lengths."""
-
-    def __init__(self, cuda: bool) -> None:
-        self.cuda, self.step_s, self.lengths, self._start = cuda, [], [], 0.0
-
-    def _now(self) -> float:
-        if self.cuda:
-            torch.cuda.synchronize()
-        return time.perf_counter()
-
-    def on_step_begin(self, *_: Any, **__: Any) -> None:
-        self._start = self._now()
-
-    def on_step_end(self, *_: Any, **__: Any) -> None:
-        self.step_s.append(self._now() - self._start)
-
-    def record_lengths(self, trainer: Any) -> None:
-        generate = trainer._generate
-
-        def recorded(prompts: list) -> Any:
-            output = generate(prompts)
-            self.lengths.extend(len(ids) for ids in output[1])
-            return output
-
-        trainer._generate = recorded
-
-
-def build_trainer(job: Job, model: Any, peft: Any, tokenizer: Any, args: argparse.Namespace, steps: int,
+def build_trainer(job: Job, model: Any, peft: Any, tokenizer: Any, args: GpuCheckArguments, steps: int,
                   folder: Path) -> Any:  # fmt: skip
-    """LaTROTrainer or RLOOTrainer on ``step_cost.common_config`` (forced equal lengths), LoRA or full."""
-    from trl import RLOOConfig, RLOOTrainer
-
-    from latro_trl import LaTROConfig, LaTROTrainer
-
-    settings = common_config(args, folder / job.name, args.dtype == "bf16")
-    settings |= {"max_steps": steps, "gradient_checkpointing": job.gradient_checkpointing, "shuffle_dataset": False}
-    settings |= {"use_cpu": args.device == "cpu", "disable_tqdm": True, "logging_strategy": "no"}
+    """LaTROTrainer or RLOOTrainer at forced equal lengths (``step_cost.forced_trainer``), LoRA or full."""
+    run = {"max_steps": steps, "gradient_checkpointing": job.gradient_checkpointing, "shuffle_dataset": False}
+    run |= {"output_dir": str(folder / job.name), "disable_tqdm": True, "logging_strategy": "no"}
     if isinstance(model, str):  # saved in bf16; loaded as the job's weights
-        settings["model_init_kwargs"] = {"dtype": weight_dtype(job, args)}
-    data = {"model": model, "train_dataset": training_data(args, steps), "processing_class": copy.deepcopy(tokenizer)}
-    if job.trainer == "latro":
-        config = LaTROConfig(**settings, stop_generation_at_markers=False)
-        return LaTROTrainer(args=config, peft_config=peft, **data)
-    return RLOOTrainer(args=RLOOConfig(**settings), reward_funcs=zero_reward, peft_config=peft, **data)
+        run["model_init_kwargs"] = {"dtype": weight_dtype(job, args)}
+    data = training_data(args, steps)
+    return forced_trainer(job.trainer, model, args.settings, data, tokenizer, peft_config=peft, **run)
 
 
-def weight_dtype(job: Job, args: argparse.Namespace) -> torch.dtype:
-    return torch.bfloat16 if job.lora and args.dtype == "bf16" else torch.float32
+def weight_dtype(job: Job, args: GpuCheckArguments) -> torch.dtype:
+    return torch.bfloat16 if job.lora and args.settings["bf16"] else torch.float32
 
 
-def train_run(job: Job, model: Any, tokenizer: Any, args: argparse.Namespace, steps: int, folder: Path) -> dict:
+def train_run(job: Job, model: Any, tokenizer: Any, args: GpuCheckArguments, steps: int, folder: Path) -> dict:
     """Build one trainer (and, for a model factory, the model) and ``train()`` it, all inside the memory window."""
     from peft import LoraConfig
 
@@ -311,21 +317,22 @@ def train_run(job: Job, model: Any, tokenizer: Any, args: argparse.Namespace, st
     monitor.start_step()  # collects garbage, then resets the CUDA peak (or samples RSS on CPU)
     peft = LoraConfig(r=args.lora_r, lora_alpha=2 * args.lora_r, target_modules="all-linear") if job.lora else None
     trainer = build_trainer(job, model if isinstance(model, str) else model(), peft, tokenizer, args, steps, folder)
-    clock = StepClock(cuda)
+    clock = StepClock(trainer, monitor)  # the monitor spans the whole run: building the trainer too
     trainer.add_callback(clock)
     trainer.remove_callback(PrinterCallback)  # the end-of-training metrics line; the script prints its own
-    clock.record_lengths(trainer)
     trainer.train()
     reserved = torch.cuda.max_memory_reserved() if cuda else None
     memory = monitor.end_step()
     peak = memory["peak_bytes"] - memory["baseline_bytes"]
     warmup = args.warmup if job.section == "timing" else 0
+    step_s = [record["wall_s"] for record in clock.records]
+    lengths = [n for record in clock.records for n in record["probe"].completion_lengths]
     result = {
         "job": job._asdict(),
-        "step_time_s": clock.step_s[warmup:],
-        "warmup_step_time_s": clock.step_s[:warmup],
-        "generated_lengths": {"min": min(clock.lengths, default=0), "max": max(clock.lengths, default=0)},
-        "generated_tokens_per_step": sum(clock.lengths) / max(len(clock.step_s), 1),
+        "step_time_s": step_s[warmup:],
+        "warmup_step_time_s": step_s[:warmup],
+        "generated_lengths": {"min": min(lengths, default=0), "max": max(lengths, default=0)},
+        "generated_tokens_per_step": sum(lengths) / max(len(step_s), 1),
         "weights": str(next(trainer.model.parameters()).dtype),
         "memory": {"kind": memory["kind"], "peak_bytes": peak, "peak_reserved_bytes": reserved},
     }
@@ -337,7 +344,7 @@ def train_run(job: Job, model: Any, tokenizer: Any, args: argparse.Namespace, st
     return result
 
 
-def plan_comparison(job: Job, config: Any, peft: Any, tokenizer: Any, args: argparse.Namespace, peak: int) -> dict:
+def plan_comparison(job: Job, config: Any, peft: Any, tokenizer: Any, args: GpuCheckArguments, peak: int) -> dict:
     """``plan_for_config`` for the run's own config on one GPU without DeepSpeed, beside the measured peak."""
     from latro_trl.markers import answer_text, turn_end_text
     from latro_trl.plan import plan_for_config
@@ -362,7 +369,7 @@ def plan_comparison(job: Job, config: Any, peft: Any, tokenizer: Any, args: argp
 # ---------------------------------------------------------------------------------------------------- jobs
 
 
-def plan_jobs(args: argparse.Namespace) -> list[Job]:
+def plan_jobs(args: GpuCheckArguments) -> list[Job]:
     """Everything to run, most important first: precision, timing round 0, memory, the later timing rounds."""
     arch = "tiny" if args.tiny else args.timing_arch
 
@@ -386,17 +393,17 @@ def plan_jobs(args: argparse.Namespace) -> list[Job]:
     return jobs + timing_round(0) + memory + [job for index in range(1, args.rounds) for job in timing_round(index)]
 
 
-def run_job(job: Job, args: argparse.Namespace, tokenizer: Any, folder: Path, saved: dict[str, str]) -> dict:
+def run_job(job: Job, args: GpuCheckArguments, tokenizer: Any, folder: Path, saved: dict[str, str]) -> dict:
     device = torch.device(args.device)
     if job.section == "precision":
         return run_precision(args, tokenizer, device)
     if job.section == "timing":  # both trainers load the same saved weights by path
         if job.arch not in saved:
             saved[job.arch] = save_model(job.arch, tokenizer, device, folder / job.arch)
-        return train_run(job, saved[job.arch], tokenizer, args, args.warmup + args.steps, folder)
+        return train_run(job, saved[job.arch], tokenizer, args, args.settings["max_steps"], folder)
 
     def model() -> Any:
-        return build_model(job.arch, tokenizer, device, weight_dtype(job, args), seed=args.seed)
+        return build_model(job.arch, tokenizer, device, weight_dtype(job, args), seed=args.settings["seed"])
 
     return train_run(job, model, tokenizer, args, args.memory_steps, folder)
 
@@ -444,11 +451,6 @@ def memory_rows(runs: list[dict]) -> list[dict[str, Any]]:
     return [{"run": r["job"]["name"], "arch": r["job"]["arch"], "weights": r["weights"]} | r["plan"] for r in wanted]
 
 
-def table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    cells = [header, ["---"] * len(header), *rows]
-    return ["| " + " | ".join(f"{c:.4g}" if isinstance(c, float) else str(c) for c in row) + " |" for row in cells]
-
-
 def markdown(result: dict[str, Any]) -> str:
     env = result["environment"]
     lines = [f"# gpu_check on {env['gpu'] or env['device']} (torch {env['versions']['torch']})", ""]
@@ -483,55 +485,28 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(result: dict[str, Any], args: argparse.Namespace) -> None:
+def write(result: dict[str, Any], args: GpuCheckArguments) -> None:
     """JSON and Markdown, rewritten after every job."""
     timing = [r for r in result["runs"] if r["job"]["section"] == "timing"]
     result |= {"timing": summarize_timing(timing, args.modes), "memory": memory_rows(result["runs"])}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=1) + "\n")
-    args.output.with_suffix(".md").write_text(markdown(result))
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=1) + "\n")
+    output.with_suffix(".md").write_text(markdown(result))
 
 
 # ---------------------------------------------------------------------------------------------------- main
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add = parser.add_argument
-    add("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    add("--tiny", action="store_true", help="every model is the tiny config (a CPU smoke run)")
-    add("--sections", nargs="+", default=["precision", "timing", "memory"], choices=["precision", "timing", "memory"])
-    add("--dtype", choices=("bf16", "fp32"), default="bf16", help="bf16: autocast (and bf16 LoRA base weights)")
-    add("--timing_arch", default="llama-3.2-1b", choices=sorted(ARCHS))
-    add("--modes", nargs="+", default=["lora", "full"], choices=["lora", "full"])
-    add("--memory_runs", nargs="*", default=list(MEMORY_RUNS), help="ARCH:lora|full[+gc] each (gc: checkpointing)")
-    add("--precision_arch", default="llama-small", choices=sorted(ARCHS))
-    add("--precision_length", type=int, default=64, help="rationale limit of the precision batch")
-    add("--num_generations", type=int, default=8, help="K")
-    add("--prompts_per_step", type=int, default=2)
-    add("--max_completion_length", type=int, default=256, help="L: every row generates exactly L tokens")
-    add("--steps", type=int, default=3, help="measured steps per timing run")
-    add("--warmup", type=int, default=1, help="steps left out at the start of every timing run")
-    add("--rounds", type=int, default=2, help="timing rounds (the order of the two trainers flips every round)")
-    add("--memory_steps", type=int, default=1, help="steps per memory run")
-    add("--beta", type=float, default=0.05)
-    add("--learning_rate", type=float, default=1e-6)
-    add("--lora_r", type=int, default=16)
-    add("--seed", type=int, default=0)
-    add("--budget_s", type=float, default=360, help="start no job after this many seconds")
-    add("--threads", type=int, default=None, help="torch.set_num_threads")
-    add("--output", type=Path, default=Path("bench/results/gpu_check.json"), help="JSON; the Markdown goes beside")
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    args = parse_args(argv)
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args, args.settings = parse_run(GpuCheckArguments, argv, "gpu_check.yaml")
+    args.settings["bf16"] = resolve_bf16(args.settings, torch.device(args.device))
     if args.threads:
         torch.set_num_threads(args.threads)
     from latro_trl.testing import make_tiny_tokenizer
 
     start, tokenizer, saved = time.perf_counter(), make_tiny_tokenizer(), {}
-    settings = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()}
+    settings = {**{f.name: getattr(args, f.name) for f in fields(args) if f.init}, **args.settings}
     result: dict[str, Any] = {"environment": environment(torch.device(args.device)), "settings": settings}
     result |= {"complete": False, "elapsed_s": 0.0, "runs": [], "skipped": [], "errors": []}
     with tempfile.TemporaryDirectory(prefix="gpu_check_") as folder:

@@ -44,6 +44,7 @@ from common import (
     BenchArguments,
     latro_config,
     load_bench_data,
+    paired_step_ratios,
     parse_run,
     prompts_per_step,
     rloo_config,
@@ -180,17 +181,6 @@ def summarize(runs: dict[str, list[dict]]) -> dict:
         if name != "rloo"
     }
     return {"runs": summary, "ratios_to_rloo": ratios}
-
-
-def paired_step_ratios(results: list[dict], base: list[dict]) -> dict:
-    """Each measured step over the same step of the same round of ``base``: the same questions and seed, run a few
-    minutes apart. Their median and range show how far one step's ratio moves with the machine."""
-    ratios = [
-        step / base_step
-        for result, base_result in zip(results, base, strict=False)
-        for step, base_step in zip(result["step_time_s"], base_result["step_time_s"], strict=False)
-    ]
-    return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios), "per_step": ratios}
 
 
 def _write(path: str | None, result: dict) -> None:

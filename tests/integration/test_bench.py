@@ -6,35 +6,19 @@ on the machine and are reported, not tested).
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
+Loader = Callable[[str], ModuleType]
 
 
-def _load_script(name: str) -> ModuleType:
-    """Import ``bench/{name}.py`` as a script would run (``bench/`` on the path, for its ``common`` module)."""
-    if str(BENCH) not in sys.path:
-        sys.path.insert(0, str(BENCH))
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses resolve their annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def bench() -> Iterator[ModuleType]:
-    yield _load_script("step_cost")
-
-
-def test_step_benchmark_writes_expected_json(bench: ModuleType, tmp_path: Path) -> None:
+def test_step_benchmark_writes_expected_json(bench_script: Loader, tmp_path: Path) -> None:
+    bench = bench_script("step_cost")
     output = tmp_path / "tiny.json"
     length = 8
     bench.main(
@@ -44,7 +28,7 @@ def test_step_benchmark_writes_expected_json(bench: ModuleType, tmp_path: Path) 
             "--num_generations", "2",
             "--per_device_train_batch_size", "2",
             "--max_completion_length", str(length),
-            "--steps", "1",
+            "--max_steps", "1",
             "--warmup", "0",
             "--threads", "1",
             "--output", str(output),
@@ -58,6 +42,7 @@ def test_step_benchmark_writes_expected_json(bench: ModuleType, tmp_path: Path) 
     assert result["equal_generated_lengths"]["equal"] and result["equal_generated_lengths"]["all_at_limit"]
     for name, summary in result["trainers"].items():
         assert summary["measured_steps"] == 1, name
+        assert "loss" in result["steps"][0]["trainer_metrics"], name  # the training loop's own log of the step
         assert summary["step_time_s"]["median"] > 0, name
         split = summary["split_s"]
         for key in ("generation_s", "scoring_s", "training_s", "loss_forward_s", "optimizer_s"):
@@ -83,8 +68,8 @@ def test_step_benchmark_writes_expected_json(bench: ModuleType, tmp_path: Path) 
 
 
 @pytest.mark.slow
-def test_natural_lengths_benchmark_runs_every_trainer_and_reports_ratios(tmp_path: Path) -> None:
-    module = _load_script("natural_lengths")
+def test_natural_lengths_benchmark_runs_every_trainer_and_reports_ratios(bench_script: Loader, tmp_path: Path) -> None:
+    module = bench_script("natural_lengths")
     output = tmp_path / "natural.json"
     module.main(
         ["--model", "tiny", "--max_completion_length", "8", "--max_steps", "2", "--warmup", "1", "--rounds", "1",
@@ -104,8 +89,8 @@ def test_natural_lengths_benchmark_runs_every_trainer_and_reports_ratios(tmp_pat
     assert module.main(["--summarize", str(output)])["ratios_to_rloo"] == result["ratios_to_rloo"]
 
 
-def test_natural_lengths_pairs_each_step_with_the_same_step_of_rloo() -> None:
-    module = _load_script("natural_lengths")
+def test_natural_lengths_pairs_each_step_with_the_same_step_of_rloo(bench_script: Loader) -> None:
+    module = bench_script("natural_lengths")
     runs = {
         "latro": [{"step_time_s": [8.0, 6.0], "generated_tokens_per_row": [1.0], "peak_rss_bytes": 2}],
         "rloo": [{"step_time_s": [10.0, 10.0], "generated_tokens_per_row": [2.0], "peak_rss_bytes": 4}],
@@ -118,24 +103,8 @@ def test_natural_lengths_pairs_each_step_with_the_same_step_of_rloo() -> None:
     assert ratios["rloo_control"]["paired_step_time"]["per_step"] == [1.2, 1.4]
 
 
-def test_generation_paths_benchmark_times_every_mode(tmp_path: Path) -> None:
-    module = _load_script("generation_paths")
-    output = tmp_path / "paths.json"
-    module.main(
-        ["--model", "tiny", "--max_completion_length", "6", "--repeats", "1", "--threads", "1", "--output", str(output)]
-    )
-    result = json.loads(output.read_text())
-    modes = result["modes"]
-    assert set(modes) == set(module.MODES)
-    assert set(result["decode_step_ms_by_rows"]) == {"1", "2", "4", "8"}  # 2 questions x K=4 rows
-    for forced in ("generate_forced", "sampler_forced"):  # every row runs to the limit
-        assert modes[forced]["median_decode_steps"] == 6 and modes[forced]["mean_generated_tokens_per_row"] == 6
-    for mode, row in modes.items():
-        assert row["median_seconds"] > 0 and 0 < row["mean_generated_tokens_per_row"] <= 6, mode
-
-
-def test_length_groups_benchmark_times_both_settings_on_the_same_batches(tmp_path: Path) -> None:
-    module = _load_script("length_groups")
+def test_length_groups_benchmark_times_both_settings_on_the_same_batches(bench_script: Loader, tmp_path: Path) -> None:
+    module = bench_script("length_groups")
     output = tmp_path / "groups.json"
     module.main(
         ["--model", "tiny", "--max_completion_length", "8", "--batches", "2", "--repeats", "2", "--threads", "1",
@@ -150,7 +119,7 @@ def test_length_groups_benchmark_times_both_settings_on_the_same_batches(tmp_pat
     assert ratios["training_pass_paired_median"] > 0 and ratios["reference_pass_paired_median"] > 0
 
 
-def test_no_benchmark_flag_redeclares_a_config_field() -> None:
+def test_no_benchmark_flag_redeclares_a_config_field(bench_script: Loader) -> None:
     """The benchmarks read the run's settings as LaTROConfig's own flags; their dataclasses add only their own."""
     from dataclasses import fields
 
@@ -158,24 +127,25 @@ def test_no_benchmark_flag_redeclares_a_config_field() -> None:
 
     config_fields = {f.name for f in fields(LaTROConfig)}
     scripts = {"step_cost": "StepCostArguments", "natural_lengths": "NaturalLengthsArguments",
-               "length_groups": "LengthGroupsArguments", "generation_paths": "GenerationPathsArguments"}  # fmt: skip
+               "length_groups": "LengthGroupsArguments", "gpu_check": "GpuCheckArguments"}  # fmt: skip
+    assert set(scripts) == {path.stem for path in BENCH.glob("*.py")} - {"common"}  # every script is checked
     for script, name in scripts.items():
-        own = {f.name for f in fields(getattr(_load_script(script), name))}
+        own = {f.name for f in fields(getattr(bench_script(script), name))}
         assert not own & config_fields, (script, own & config_fields)
 
 
-def test_every_recipe_parses_and_a_jsonl_name_is_a_prompt_answer_file(tmp_path: Path) -> None:
-    common = _load_script("common")
+def test_every_recipe_parses_and_a_jsonl_name_is_a_prompt_answer_file(bench_script: Loader, tmp_path: Path) -> None:
+    common = bench_script("common")
     for recipe in sorted((BENCH / "recipes").glob("*.yaml")):
-        script = _load_script(recipe.stem)
+        script = bench_script(recipe.stem)
         dataclass_type = next(v for k, v in vars(script).items() if k.endswith("Arguments") and k != "BenchArguments")
         args, settings = common.parse_run(dataclass_type, ["--config", str(recipe)], recipe.name)
-        assert common.latro_config(settings, output_dir=str(tmp_path)).num_generations == 4, recipe.name
+        assert common.latro_config(settings, output_dir=str(tmp_path)).num_generations in (4, 8), recipe.name
     # One meaning per path: a .jsonl given as the data set's name is read as prompt/answer rows (as `latro train`
     # reads it); GSM8K's original files are --dataset_name gsm8k --dataset_path <file or folder>.
     path = tmp_path / "mine.jsonl"
     path.write_text("".join(json.dumps({"prompt": f"q{i}", "answer": str(i), "extra": 0}) + "\n" for i in range(3)))
-    step_cost = _load_script("step_cost")
+    step_cost = bench_script("step_cost")
     args, _ = common.parse_run(step_cost.StepCostArguments, ["--dataset_name", str(path)], "step_cost.yaml")
     dataset, name = common.load_bench_data(args, 2)
     assert dataset.column_names == ["prompt", "answer"] and dataset["answer"] == ["0", "1"] and str(path) in name

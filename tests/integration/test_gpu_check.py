@@ -3,39 +3,26 @@ JSON and Markdown it writes hold sane numbers (no speed or memory target: those 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
 LENGTH = 8
 
 
-def _load_gpu_check() -> ModuleType:
-    """Import ``bench/gpu_check.py`` as the script runs (``bench/`` on the path, for ``common`` and ``step_cost``)."""
-    if str(BENCH) not in sys.path:
-        sys.path.insert(0, str(BENCH))
-    spec = importlib.util.spec_from_file_location("gpu_check", BENCH / "gpu_check.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gpu_check"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
-def result(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def result(bench_script: Callable[[str], ModuleType], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     output = tmp_path_factory.mktemp("gpu_check") / "gpu_check.json"
-    _load_gpu_check().main(
+    bench_script("gpu_check").main(
         [
-            "--device", "cpu", "--tiny", "--dtype", "bf16",  # the GPU run's dtypes, on CPU
-            "--num_generations", "2", "--prompts_per_step", "1", "--max_completion_length", str(LENGTH),
-            "--steps", "1", "--warmup", "1", "--rounds", "1", "--precision_length", "16",
+            "--use_cpu", "true", "--tiny", "--bf16", "true",  # the GPU run's dtypes, on CPU
+            "--num_generations", "2", "--per_device_train_batch_size", "2", "--max_completion_length", str(LENGTH),
+            "--max_steps", "2", "--warmup", "1", "--rounds", "1", "--precision_length", "16",
             "--memory_runs", "llama-3.1-8b:lora+gc",
             "--output", str(output),
         ]
@@ -96,8 +83,10 @@ def test_markdown_has_every_table(result: dict[str, Any]) -> None:
     assert "| lora | latro |" in text and "| llama-3.1-8b:lora+gc |" in text
 
 
-def test_budget_skips_runs_and_marks_the_result_incomplete(tmp_path: Path) -> None:
+def test_budget_skips_runs_and_marks_the_result_incomplete(
+    bench_script: Callable[[str], ModuleType], tmp_path: Path
+) -> None:
     output = tmp_path / "partial.json"
-    _load_gpu_check().main(["--device", "cpu", "--tiny", "--budget_s", "0", "--output", str(output)])
+    bench_script("gpu_check").main(["--use_cpu", "true", "--tiny", "--budget_s", "0", "--output", str(output)])
     found = json.loads(output.read_text())
     assert not found["complete"] and found["skipped"] and not found["runs"]
