@@ -1,8 +1,9 @@
-"""Tests with the training seed as the unit, and the power calculation of experiments/PLAN.md (issue #27).
+"""The power calculation of experiments/PLAN.md (issue #27): a Monte Carlo simulation of the plan's model of a
+seed-level difference, tested with the one-sided paired t-test.
 
-Pure Python and numpy (no scipy on the machine): Student's t distribution by numerical integration, the exact
-Wilcoxon signed-rank test by enumeration, Holm's step-down adjustment, and a Monte Carlo power calculation for the
-plan's model of a seed-level difference.
+The tests themselves (Student's t, the paired t-test, the exact Wilcoxon signed-rank test, Holm's adjustment) live in
+``latro_trl.evaluation.statistics``; they are imported here so that PLAN.md's ``seed_stats.paired_t`` (and the
+others) still name them.
 
     python experiments/seed_stats.py          # prints the power table of PLAN.md
 """
@@ -10,95 +11,13 @@ plan's model of a seed-level difference.
 from __future__ import annotations
 
 import argparse
-import itertools
 import math
 from collections.abc import Sequence
 
+from latro_trl.evaluation.statistics import holm, paired_t, t_quantile, t_sf, wilcoxon_signed_rank
 
-def t_sf(t: float, df: int) -> float:
-    """P(T > t) for Student's t with ``df`` degrees of freedom (Simpson's rule on the density, error < 1e-9)."""
-    if df < 1:
-        raise ValueError(f"df must be >= 1, got {df}")
-    if t < 0:
-        return 1.0 - t_sf(-t, df)
-    # P(0 < T < t) by Simpson on [0, t]; the density is smooth, 4000 panels are plenty for |t| < 100.
-    const = math.gamma((df + 1) / 2) / (math.sqrt(df * math.pi) * math.gamma(df / 2))
-    panels = 4000
-    h = t / panels
-    total = 0.0
-    for i in range(panels + 1):
-        x = i * h
-        weight = 1 if i in (0, panels) else (4 if i % 2 else 2)
-        total += weight * const * (1 + x * x / df) ** (-(df + 1) / 2)
-    return 0.5 - total * h / 3
-
-
-def t_quantile(p: float, df: int) -> float:
-    """The t with ``P(T > t) = 1 - p`` (bisection on :func:`t_sf`)."""
-    low, high = -100.0, 100.0
-    for _ in range(80):
-        mid = (low + high) / 2
-        if 1 - t_sf(mid, df) < p:
-            low = mid
-        else:
-            high = mid
-    return (low + high) / 2
-
-
-def paired_t(differences: Sequence[float], margin: float = 0.0) -> dict:
-    """One-sided paired t-test over seeds of H0: mean difference <= ``margin`` against > ``margin``.
-
-    With ``margin`` = 0 it asks "is the first arm better"; the mirrored question "is the gain smaller than 5 points"
-    is ``paired_t([-d for d in differences], margin=-5)``. Returns the mean, sd, t, df, one-sided p and the
-    two-sided 95% interval of the mean difference.
-    """
-    n = len(differences)
-    if n < 2:
-        raise ValueError("need at least 2 seeds")
-    mean = sum(differences) / n
-    sd = math.sqrt(sum((d - mean) ** 2 for d in differences) / (n - 1))
-    se = sd / math.sqrt(n)
-    df = n - 1
-    t = (mean - margin) / se if se > 0 else math.copysign(math.inf, mean - margin)
-    p = t_sf(t, df) if math.isfinite(t) else (0.0 if t > 0 else 1.0)
-    half = t_quantile(0.975, df) * se
-    return {"n": n, "mean": mean, "sd": sd, "t": t, "df": df, "p_one_sided": p, "ci95": (mean - half, mean + half)}
-
-
-def wilcoxon_signed_rank(differences: Sequence[float]) -> dict:
-    """Exact one-sided Wilcoxon signed-rank test (H1: differences tend to be positive); zeros dropped, ties get
-    mid-ranks, and the null distribution is enumerated over all sign patterns (fine up to ~20 seeds)."""
-    nonzero = [d for d in differences if d != 0]
-    n = len(nonzero)
-    if n == 0:
-        return {"n": 0, "w_plus": 0.0, "p_one_sided": 1.0}
-    order = sorted(range(n), key=lambda i: abs(nonzero[i]))
-    ranks = [0.0] * n
-    i = 0
-    while i < n:
-        j = i
-        while j + 1 < n and abs(nonzero[order[j + 1]]) == abs(nonzero[order[i]]):
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    w_plus = sum(r for r, d in zip(ranks, nonzero, strict=True) if d > 0)
-    at_least = sum(
-        1
-        for signs in itertools.product((0, 1), repeat=n)
-        if sum(r for r, s in zip(ranks, signs, strict=True) if s) >= w_plus - 1e-9
-    )
-    return {"n": n, "w_plus": w_plus, "p_one_sided": at_least / 2**n}
-
-
-def holm(p_values: dict[str, float]) -> dict[str, float]:
-    """Holm's step-down adjusted p-values (reject where adjusted p < alpha; controls the family-wise error)."""
-    ordered = sorted(p_values, key=p_values.get)
-    adjusted, running = {}, 0.0
-    for rank, name in enumerate(ordered):
-        running = max(running, min(1.0, (len(ordered) - rank) * p_values[name]))
-        adjusted[name] = running
-    return adjusted
+# Re-exported: PLAN.md names the tests as seed_stats.<name>.
+__all__ = ["holm", "paired_t", "power_table", "simulated_power", "t_quantile", "t_sf", "wilcoxon_signed_rank"]
 
 
 def simulated_power(
