@@ -8,6 +8,8 @@ from typing import Any
 
 from controls_report import ALPHA, ARMS, PRIMARY, SMALLEST_GAIN, SPLITS
 
+from latro_trl.plots import moving_average, pyplot
+
 LOSS_KEYS = (("reward", "reward"), ("answer_logp", "log pi(y|x+z)"), ("rationale/mean_length", "rationale length"))
 
 
@@ -179,20 +181,9 @@ def _per_seed(s: dict[str, Any]) -> str:
 # ------------------------------------------------------------------ figures
 
 
-def _pyplot():
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    return plt
-
-
 def plot_seeds(results: dict[str, Any], rows: dict, path: Path) -> bool:
     """Per split, each arm's per-seed accuracies (a seed's points joined across arms), mean and 95% t interval."""
-    plt = _pyplot()
+    plt = pyplot()
     if plt is None or not any(results["arms"]["test"][arm]["n"] for arm in ARMS):
         return False
     fig, axes = plt.subplots(1, len(SPLITS), figsize=(5.5 * len(SPLITS), 4))
@@ -225,7 +216,7 @@ def plot_seeds(results: dict[str, Any], rows: dict, path: Path) -> bool:
 def plot_curves(results: dict[str, Any], rows: dict, path: Path) -> bool:
     """Per arm: reward, log pi(y|x+z) and rationale length per step (each seed faint, the mean over seeds smoothed),
     and validation accuracy per checkpoint (step 0: the seed's SFT(R))."""
-    plt = _pyplot()
+    plt = pyplot()
     trained = [row for row in rows.values() if row.arm != "sft_r" and "select" in row.stages]
     if plt is None or not trained:
         return False
@@ -270,12 +261,7 @@ def _curve(ax, series: list[list[tuple[int, float]]], colour, label: str, window
         sum(v for s in series for st, v in s if st == step) / sum(st == step for s in series for st, _ in s)
         for step in steps
     ]
-    half = window // 2
-    smooth = [
-        sum(mean[max(0, i - half) : i + half + 1]) / len(mean[max(0, i - half) : i + half + 1])
-        for i in range(len(mean))
-    ]
-    ax.plot(steps, smooth, color=colour, lw=1.8, label=label, marker="o" if window == 1 else None)
+    ax.plot(steps, moving_average(mean, window), color=colour, lw=1.8, label=label, marker="o" if window == 1 else None)
 
 
 def _save(fig, path: Path) -> bool:
