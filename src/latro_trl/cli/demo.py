@@ -29,6 +29,10 @@ from typing import Any
 # The metrics shown in the training progress bars (log key -> label).
 LATRO_PROGRESS = {"reward": "reward", "answer_logp": "log p(y)", "rationale/mean_length": "len(z)"}
 SFT_PROGRESS = {"loss": "loss"}
+# The held-out families: split -> label.
+FAMILIES = (("test", "worded like training"), ("reworded", "worded differently"))
+# The panels of training_curves.png (log key -> title).
+CURVES = {"reward": "reward", "answer_logp": "log pi(y|x+z)", "rationale/mean_length": "rationale length (tokens)"}
 # The demo's defaults: a recipe shipped with the package (LaTROConfig's, ModelConfig's and DemoArguments' keys).
 RECIPE = "demo.yaml"
 
@@ -131,7 +135,7 @@ def main(args: DemoArguments, config: Any, model_args: Any) -> int:
     (output_dir / "log_history.json").write_text(json.dumps(history, indent=1))
     results = _report(before, after, history, time.time() - started)
     (output_dir / "results.json").write_text(json.dumps(results, indent=1))
-    plot = _plot(history, output_dir / "training_curves.png")
+    plot = _plot(history, before, after, output_dir / "training_curves.png")
     print(f"\nmodels: {output_dir / 'start'} (before LaTRO), {output_dir / 'final'} (after); metrics: results.json")
     if plot:
         print(f"plot: {plot}")
@@ -229,7 +233,7 @@ def _report(before: dict, after: dict, history: list[dict], seconds: float) -> d
 
     rows = {}
     print(f"\n{'greedy accuracy, %':34}{'start':>20}{'final':>20}   paired test (same problems)")
-    for split, label in (("test", "worded like training"), ("reworded", "worded differently")):
+    for split, label in FAMILIES:
         a, b = before[split], after[split]
         test = mcnemar_exact(a["correct"], b["correct"])
         rows[label] = {"start": a["greedy"], "final": b["greedy"], "mcnemar": test}
@@ -257,25 +261,15 @@ def _interval(block: dict) -> str:
     return f"{100 * block['accuracy']:.1f} [{100 * block['ci_low']:.0f}, {100 * block['ci_high']:.0f}]"
 
 
-def _plot(history: list[dict], path: Path) -> Path | None:
-    try:
-        import matplotlib
+def _plot(history: list[dict], before: dict, after: dict, path: Path) -> Path | None:
+    """Reward, log pi(y|x+z) and rationale length per LaTRO step (raw points faint under a moving average: one step
+    is 2 questions, far too few for a trend), and the start's and the final model's accuracies."""
+    from latro_trl.plots import training_curves
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    accuracies = {
+        label: {"start": before[split]["greedy"], "final": after[split]["greedy"]} for split, label in FAMILIES
+    }
+    plot = training_curves(history, CURVES, path, accuracies)
+    if plot is None:
         print("(matplotlib is not installed: no plot; pip install matplotlib)")
-        return None
-    steps = [e for e in history if "reward" in e]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
-    for ax, key, title in (
-        (axes[0], "reward", "reward"),
-        (axes[1], "answer_logp", "log pi(y|x+z)"),
-        (axes[2], "rationale/mean_length", "rationale length (tokens)"),
-    ):
-        ax.plot([e["step"] for e in steps], [e[key] for e in steps])
-        ax.set_title(title)
-        ax.set_xlabel("LaTRO step")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    return path
+    return plot
