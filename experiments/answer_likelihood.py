@@ -5,38 +5,46 @@ likely than answering at once (an empty z), the leave-one-out baseline favours t
 drifts toward answering without reasoning; that is what happened to the embedded 135M model in docs/results.md.
 This script measures the three quantities on a few questions (forward passes, plus K samples per question):
 
-    python experiments/answer_likelihood.py --n 40 --num_samples 4                 # synthetic problems
-    python experiments/answer_likelihood.py --model_name_or_path <hub id> --gsm8k_path ../shared/data/gsm8k
+    python experiments/answer_likelihood.py --n 40 --num_generations 4             # synthetic problems
+    python experiments/answer_likelihood.py --model_name_or_path <hub id> --dataset_name gsm8k \
+        --dataset_path ../shared/data/gsm8k
 
 It prints the mean over questions of log pi(y | x + z) for z = empty, z = the gold rationale (when the data set has
 a ``rationale`` column) and z = the model's own samples cut at the first stop marker, as the trainer cuts them.
+
+The run is read as ``latro train`` reads it, with TRL's ``TrlParser``: LaTROConfig's ``--num_generations`` (K own
+rationales per question), ``--max_completion_length`` (L) and ``--seed``, ModelConfig's ``--model_name_or_path``,
+the data set flags of ``latro train`` (``--dataset_name``, ``--dataset_path``, the synthetic generator's knobs) and
+:class:`LikelihoodArguments`; the defaults are ``experiments/recipes/answer_likelihood.yaml``.
 """
 
 from __future__ import annotations
 
-import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from functools import partial
 
 import torch
 
+# experiments/ is on sys.path when this file runs as a script (and the tests put it there).
+from compare import parse_experiment
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--model_name_or_path", default=None, help="hub id or folder; default: the embedded SmolLM2-135M"
-    )
-    parser.add_argument("--adapter", default=None, help="a PEFT adapter folder to apply on --model")
-    parser.add_argument("--split", default="train")
-    parser.add_argument(
-        "--gsm8k_path", default=None, help="folder with GSM8K's jsonl files; default: synthetic problems"
-    )
-    parser.add_argument("--n", type=int, default=40, help="the first N questions of the split")
-    parser.add_argument("--synthetic_min_steps", type=int, default=1)
-    parser.add_argument("--synthetic_max_steps", type=int, default=2)
-    parser.add_argument("--num_samples", type=int, default=4, help="own rationales per question (K)")
-    parser.add_argument("--max_completion_length", type=int, default=96)
-    parser.add_argument("--seed", type=int, default=0)
-    return parser.parse_args(argv)
+from latro_trl.cli.datasets import DatasetArguments
+
+
+@dataclass
+class LikelihoodArguments(DatasetArguments):
+    """What the measurement adds to the data set flags and the run's config (LaTROConfig: K, L, the seed;
+    ModelConfig: the model). Defaults: experiments/recipes/answer_likelihood.yaml."""
+
+    adapter: str | None = field(default=None, metadata={"help": "A PEFT adapter folder applied on the model."})
+    split: str = field(default="train", metadata={"help": "The split the questions come from."})
+    n: int = field(default=40, metadata={"help": "The first N questions of the split."})
+
+
+def parse_args(argv: Sequence[str] | None = None) -> tuple:
+    """``(LikelihoodArguments, LaTROConfig, ModelConfig)``."""
+    return parse_experiment(LikelihoodArguments, "answer_likelihood.yaml", argv, __doc__)
 
 
 @torch.no_grad()
@@ -63,26 +71,22 @@ def own_rationale(tokenizer, reply_text: str) -> str:
     return decode(cut.ids)
 
 
-def main(argv=None) -> int:
-    from latro_trl.data.registry import load_named, source
+def main(argv: Sequence[str] | None = None) -> int:
     from latro_trl.evaluation import generate_replies, load_model_for_eval, render_prompt
 
-    args = parse_args(argv)
-    model, tokenizer = load_model_for_eval(args.model_name_or_path, adapter=args.adapter)
+    args, config, model_args = parse_args(argv)
+    model, tokenizer = load_model_for_eval(model_args.model_name_or_path, adapter=args.adapter)
     model.eval()
-    name = "gsm8k" if args.gsm8k_path else "synthetic"
-    knobs = {"seed": args.seed, "min_steps": args.synthetic_min_steps, "max_steps": args.synthetic_max_steps}
-    options = source(name).pick_options(knobs)  # the knobs the chosen source's loader takes
-    rows = list(load_named(name, args.split, path=args.gsm8k_path, limit=args.n, **options))
+    rows = list(args.load(args.split, limit=args.n))
     samples = generate_replies(
         model,
         tokenizer,
         [row["prompt"] for row in rows],
-        num_return_sequences=args.num_samples,
+        num_return_sequences=config.num_generations,
         do_sample=True,
-        max_new_tokens=args.max_completion_length,
+        max_new_tokens=config.max_completion_length,
         batch_size=32,
-        seed=args.seed,
+        seed=config.seed,
         progress=True,
     )
     totals = {"empty": [], "gold": [], "own": []}
@@ -95,7 +99,7 @@ def main(argv=None) -> int:
             answer_logp(model, tokenizer, prompt_text, own_rationale(tokenizer, r.text), row["answer"]) for r in replies
         ]
         totals["own"].append(sum(own) / len(own))
-    print(f"mean log pi(y | x + z) over {len(rows)} questions ({args.num_samples} own rationales each):")
+    print(f"mean log pi(y | x + z) over {len(rows)} questions ({config.num_generations} own rationales each):")
     for name, values in totals.items():
         if values:
             print(f"  z = {name:5s}: {sum(values) / len(values):8.2f} nats")

@@ -7,6 +7,11 @@ exists, so a stopped run continues where it stopped (re-run the same command).
 
     python experiments/compare.py --out runs/compare --gsm8k_path ../shared/data/gsm8k
 
+The run's settings are LaTROConfig's own flags (``--max_steps``: optimizer steps of both trained rows;
+``--per_device_train_batch_size``: questions per step x K; ``--learning_rate``: LaTRO's; ``--seed``...) and
+ModelConfig's ``--lora_r``, read by TRL's ``TrlParser`` beside :class:`CompareArguments`; the defaults are
+``experiments/recipes/compare.yaml`` (``--config other.yaml`` and flags override it).
+
 Stages: data -> base model on test (greedy and maj@k with 95% Wilson intervals), validation and GSM8K (first N test
 questions) -> SFT train -> LaTRO train -> checkpoint selection on validation -> SFT and LaTRO on test -> SFT and LaTRO
 on GSM8K -> docs/results.md table and plots. A stage found on disk with other settings stops the run (use a new
@@ -15,13 +20,20 @@ on GSM8K -> docs/results.md table and plots. A stage found on disk with other se
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import platform
 import time
+from argparse import RawDescriptionHelpFormatter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-# The arguments each training run depends on (beyond the data seed and difficulty).
+# Each experiment's defaults: experiments/recipes/<script>.yaml (LaTROConfig's, ModelConfig's and its own keys).
+RECIPES = Path(__file__).resolve().parent / "recipes"
+# The arguments each training run depends on (beyond the data seed and difficulty), by the names its stage files
+# record them under.
 SHARED_TRAINING_SETTINGS = ("train_steps", "questions_per_step", "lora_r", "num_checkpoints")
 TRAINING_SETTINGS = {
     "sft": (*SHARED_TRAINING_SETTINGS, "lr_sft"),
@@ -47,45 +59,87 @@ STAGE_NAMES = (
     "sft_gsm8k",
     "latro_gsm8k",
 )
+ROWS = ["base", "sft", "latro"]
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="runs/compare")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--train_steps", type=int, default=30)
-    parser.add_argument("--questions_per_step", type=int, default=2)
-    parser.add_argument("--num_generations", type=int, default=4, help="LaTRO's K")
-    parser.add_argument("--max_completion_length", type=int, default=96, help="LaTRO's rationale limit")
-    parser.add_argument("--beta", type=float, default=0.05)
-    parser.add_argument("--answer_loss_coef", type=float, default=1.0)
-    parser.add_argument("--lr_latro", type=float, default=3e-4)
-    parser.add_argument("--lr_sft", type=float, default=3e-4)
-    parser.add_argument("--lora_r", type=int, default=16)
-    parser.add_argument("--num_checkpoints", type=int, default=3, help="checkpoints per run, compared on validation")
-    parser.add_argument("--val_n", type=int, default=64)
-    parser.add_argument("--test_n", type=int, default=300)
-    parser.add_argument("--maj_k", type=int, default=8)
-    parser.add_argument("--maj_n", type=int, default=100, help="maj@k on the first N test problems (compute bound)")
-    parser.add_argument("--maj_models", nargs="+", default=["base", "sft", "latro"], help="which rows get maj@k")
-    parser.add_argument("--max_new_tokens", type=int, default=112)
-    parser.add_argument("--synthetic_min_steps", type=int, default=1, help="arithmetic steps per synthetic problem")
-    parser.add_argument("--synthetic_max_steps", type=int, default=2)
-    parser.add_argument("--gsm8k_path", default=None, help="folder with GSM8K test.jsonl; unset: skip GSM8K")
-    parser.add_argument("--gsm8k_n", type=int, default=200)
-    parser.add_argument("--gsm8k_models", nargs="+", default=["base", "sft", "latro"], help="which rows get GSM8K")
-    parser.add_argument(
-        "--gsm8k_maj_models", nargs="*", default=["base", "sft", "latro"], help="which rows also get maj@k on GSM8K"
+@dataclass
+class CompareArguments:
+    """What the comparison adds to the run's config (LaTROConfig: steps, K, L, beta, LaTRO's learning rate, the seed,
+    the batch = questions per step x K; ModelConfig: ``--lora_r``). Defaults: experiments/recipes/compare.yaml."""
+
+    out: str = field(default="runs/compare", metadata={"help": "The experiment's folder: every stage's result."})
+    sft_learning_rate: float = field(default=3e-4, metadata={"help": "The SFT row's learning rate."})
+    num_checkpoints: int = field(default=3, metadata={"help": "Checkpoints per run, compared on validation."})
+    val_n: int = field(default=64, metadata={"help": "Validation problems (checkpoint selection)."})
+    test_n: int = field(default=300, metadata={"help": "Test problems."})
+    maj_k: int = field(default=8, metadata={"help": "k of maj@k."})
+    maj_n: int = field(default=100, metadata={"help": "maj@k on the first N test problems (compute bound)."})
+    maj_models: list[str] = field(default_factory=lambda: list(ROWS), metadata={"help": "Rows that get maj@k."})
+    max_new_tokens: int = field(default=112, metadata={"help": "Reply limit of the synthetic evaluations."})
+    synthetic_min_steps: int = field(default=1, metadata={"help": "Fewest arithmetic steps per synthetic problem."})
+    synthetic_max_steps: int = field(default=2, metadata={"help": "Most arithmetic steps per synthetic problem."})
+    gsm8k_path: str | None = field(
+        default=None, metadata={"help": "Folder with GSM8K's test.jsonl, an extra evaluation; unset: no GSM8K."}
     )
-    parser.add_argument("--gsm8k_max_new_tokens", type=int, default=192)
-    parser.add_argument("--results_md", default="docs/results.md")
-    parser.add_argument(
-        "--until",
-        choices=STAGE_NAMES,
+    gsm8k_n: int = field(default=200, metadata={"help": "GSM8K: the first N test questions."})
+    gsm8k_models: list[str] = field(default_factory=lambda: list(ROWS), metadata={"help": "Rows scored on GSM8K."})
+    gsm8k_maj_models: list[str] = field(
+        default_factory=lambda: list(ROWS), metadata={"help": "Rows that also get maj@k on GSM8K."}
+    )
+    gsm8k_max_new_tokens: int = field(default=192, metadata={"help": "Reply limit on GSM8K."})
+    results_md: str = field(default="docs/results.md", metadata={"help": "The results page the table is written to."})
+    until: str | None = field(
         default=None,
-        help="stop after this stage; e.g. latro_select compares LaTRO settings on validation without touching test",
+        metadata={
+            "help": "Stop after this stage; e.g. latro_select compares LaTRO settings on validation without touching "
+            "test.",
+            "choices": STAGE_NAMES,
+        },
     )
-    return parser.parse_args(argv)
+
+
+def parse_experiment(own: type, recipe: str, argv: Sequence[str] | None, description: str | None) -> tuple:
+    """``(own arguments, LaTROConfig, ModelConfig)`` from TRL's ``TrlParser``, with ``experiments/recipes/<recipe>``
+    as the defaults (as ``latro demo`` reads its recipe); ``--config other.yaml`` and flags override them."""
+    import yaml
+    from trl import ModelConfig, TrlParser
+
+    from latro_trl import LaTROConfig
+
+    parser = TrlParser(
+        (own, LaTROConfig, ModelConfig), description=description, formatter_class=RawDescriptionHelpFormatter
+    )
+    unknown = parser.set_defaults_with_config(**yaml.safe_load((RECIPES / recipe).read_text()))
+    if unknown:
+        raise ValueError(f"{RECIPES / recipe} sets keys no dataclass of the experiment has: {unknown[::2]}")
+    return parser.parse_args_and_config(args=argv)
+
+
+def embedded_model_only(model_args: Any) -> None:
+    """These experiments train the embedded SmolLM2-135M-Instruct; a --model_name_or_path would vanish silently."""
+    if model_args.model_name_or_path:
+        raise SystemExit("this experiment runs on the embedded model only: drop --model_name_or_path")
+
+
+def recorded_settings(args: Any, config: Any, model_args: Any) -> dict[str, Any]:
+    """The experiment's settings by the names its stage files and config.json record them under (the names of the
+    flags before the run was read as a LaTROConfig): its own arguments, and the run's."""
+    return {
+        **dataclasses.asdict(args),
+        "questions_per_step": config.per_device_train_batch_size // config.num_generations,
+        "num_generations": config.num_generations,
+        "max_completion_length": config.max_completion_length,
+        "beta": config.beta,
+        "answer_loss_coef": config.answer_loss_coef,
+        "lr_latro": config.learning_rate,
+        "lr_sft": args.sft_learning_rate,
+        "lora_r": model_args.lora_r,
+    }
+
+
+def parse_args(argv: Sequence[str] | None = None) -> tuple:
+    """``(CompareArguments, LaTROConfig, ModelConfig)``."""
+    return parse_experiment(CompareArguments, "compare.yaml", argv, __doc__)
 
 
 class Stages:
@@ -162,7 +216,7 @@ def run_eval(model, tokenizer, dataset, out_dir: Path, k: int, max_new_tokens: i
     )
 
 
-def train_sft(args, train_set, out_dir: Path) -> dict:
+def train_sft(args: CompareArguments, config: Any, model_args: Any, train_set, out_dir: Path) -> dict:
     from latro_trl.warm_start import supervised_warm_start
 
     model, tokenizer = load_base()
@@ -172,36 +226,27 @@ def train_sft(args, train_set, out_dir: Path) -> dict:
         tokenizer,
         train_set,
         out_dir,
-        learning_rate=args.lr_sft,
-        questions_per_step=args.questions_per_step,
-        lora_r=args.lora_r,
-        seed=args.seed,
-        save_steps=args.train_steps // args.num_checkpoints,
+        learning_rate=args.sft_learning_rate,
+        questions_per_step=config.per_device_train_batch_size // config.num_generations,
+        lora_r=model_args.lora_r,
+        seed=config.seed,
+        save_steps=config.max_steps // args.num_checkpoints,
         resume=True,
     )
-    _stop_unless_finished(trainer, args)
+    _stop_unless_finished(trainer, config.max_steps)
     return training_record(trainer, started)
 
 
-def train_latro(args, train_set, out_dir: Path) -> dict:
-    from latro_trl.warm_start import lora_latro, small_run_config
+def train_latro(args: CompareArguments, config: Any, model_args: Any, train_set, out_dir: Path) -> dict:
+    from latro_trl.warm_start import lora_latro, with_changes
 
     model, tokenizer = load_base()
     started = time.time()
-    run = small_run_config(
-        out_dir,
-        max_steps=args.train_steps,
-        per_device_train_batch_size=args.questions_per_step * args.num_generations,
-        num_generations=args.num_generations,
-        max_completion_length=args.max_completion_length,
-        learning_rate=args.lr_latro,
-        beta=args.beta,
-        seed=args.seed,
-        save_steps=args.train_steps // args.num_checkpoints,
-        answer_loss_coef=args.answer_loss_coef,
+    run = with_changes(
+        config, output_dir=str(out_dir), save_strategy="steps", save_steps=config.max_steps // args.num_checkpoints
     )
-    trainer = lora_latro(model, tokenizer, train_set, run, lora_r=args.lora_r, resume=True)
-    _stop_unless_finished(trainer, args)
+    trainer = lora_latro(model, tokenizer, train_set, run, lora_r=model_args.lora_r, resume=True)
+    _stop_unless_finished(trainer, config.max_steps)
     return training_record(trainer, started)
 
 
@@ -214,9 +259,9 @@ def training_record(trainer, started: float) -> dict:
     }
 
 
-def _stop_unless_finished(trainer, args) -> None:
+def _stop_unless_finished(trainer, steps: int) -> None:
     # SIGTERM/Ctrl-C make the trainer save a checkpoint and return early: do not record that as a finished stage.
-    if trainer.state.global_step < args.train_steps:
+    if trainer.state.global_step < steps:
         raise SystemExit(f"stopped at step {trainer.state.global_step}; re-run the same command to resume")
 
 
@@ -224,14 +269,14 @@ def _checkpoints(out_dir: Path) -> list[Path]:
     return sorted(out_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
 
 
-def validate(out_dir: Path, model_and_tokenizer, val_set, args) -> dict:
+def validate(out_dir: Path, model_and_tokenizer, val_set, args: CompareArguments) -> dict:
     """Greedy accuracy on the validation split (the starting point of the curves, and checkpoint selection)."""
     model, tokenizer = model_and_tokenizer
     summary = run_eval(model, tokenizer, val_set, out_dir, 1, args.max_new_tokens)
     return {"validation_accuracy": summary["greedy"]["accuracy"]}
 
 
-def select_checkpoint(out: Path, method: str, val_set, args) -> dict:
+def select_checkpoint(out: Path, method: str, val_set, args: CompareArguments) -> dict:
     scores = {}
     for checkpoint in _checkpoints(out / method):
         validation = validate(out / f"{method}_val" / checkpoint.name, load_adapter(str(checkpoint)), val_set, args)
@@ -260,21 +305,23 @@ def versions() -> dict:
     }
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     import torch
 
     from latro_trl.data import load_gsm8k, load_synthetic
 
-    args = parse_args(argv)
+    args, config, model_args = parse_args(argv)
+    embedded_model_only(model_args)
+    recorded = {**recorded_settings(args, config, model_args), "train_steps": config.max_steps, "seed": config.seed}
     out = Path(args.out)
     stage = Stages(out, until=args.until)
-    torch.manual_seed(args.seed)
-    knobs = dict(seed=args.seed, min_steps=args.synthetic_min_steps, max_steps=args.synthetic_max_steps)
-    train_set = load_synthetic("train", n=args.train_steps * args.questions_per_step, **knobs)
+    torch.manual_seed(config.seed)
+    knobs = dict(seed=config.seed, min_steps=args.synthetic_min_steps, max_steps=args.synthetic_max_steps)
+    train_set = load_synthetic("train", n=config.max_steps * recorded["questions_per_step"], **knobs)
     val_set = load_synthetic("validation", n=args.val_n, **knobs)
     test_set = load_synthetic("test", n=args.test_n, **knobs)
     gsm8k = load_gsm8k("test", path=args.gsm8k_path, limit=args.gsm8k_n) if args.gsm8k_path else None
-    (out / "config.json").write_text(json.dumps({**vars(args), "versions": versions()}, indent=1))
+    (out / "config.json").write_text(json.dumps({**recorded, "versions": versions()}, indent=1))
 
     def evaluate_model(name: str, loader) -> dict:
         model, tokenizer = loader()
@@ -294,10 +341,8 @@ def main(argv=None) -> int:
         return run_eval(model, tokenizer, gsm8k, out / f"{name}_gsm8k", k, args.gsm8k_max_new_tokens)
 
     # What each stage's result depends on; a stage found on disk with other values stops the run (see Stages).
-    data = {"seed": args.seed, "min_steps": args.synthetic_min_steps, "max_steps": args.synthetic_max_steps}
-    trained = {
-        method: {**data, **{key: getattr(args, key) for key in keys}} for method, keys in TRAINING_SETTINGS.items()
-    }
+    data = {"seed": config.seed, "min_steps": args.synthetic_min_steps, "max_steps": args.synthetic_max_steps}
+    trained = {method: {**data, **{key: recorded[key] for key in keys}} for method, keys in TRAINING_SETTINGS.items()}
     validation = {**data, "val_n": args.val_n, "max_new_tokens": args.max_new_tokens}
     test_eval = {**data, **{key: getattr(args, key) for key in ("test_n", "max_new_tokens", "maj_k", "maj_n")}}
 
@@ -311,8 +356,10 @@ def main(argv=None) -> int:
         stage("base_eval", lambda: evaluate_model("base", load_base), {**test_eval, "maj": "base" in args.maj_models})
         base_val = stage("base_val", lambda: validate(out / "base_val", load_base(), val_set, args), validation)
         gsm8k_stage("base", load_base, {})
-        sft = stage("sft_train", lambda: train_sft(args, train_set, out / "sft"), trained["sft"])
-        latro = stage("latro_train", lambda: train_latro(args, train_set, out / "latro"), trained["latro"])
+        sft = stage("sft_train", lambda: train_sft(args, config, model_args, train_set, out / "sft"), trained["sft"])
+        latro = stage(
+            "latro_train", lambda: train_latro(args, config, model_args, train_set, out / "latro"), trained["latro"]
+        )
         picks = {}
         for method in ("sft", "latro"):
             select = lambda method=method: select_checkpoint(out, method, val_set, args)  # noqa: E731
@@ -327,10 +374,7 @@ def main(argv=None) -> int:
         print(f"stopped after {stop} (--until); the report is written by a run that goes to the end", flush=True)
         return 0
 
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from report import write_report  # experiments/report.py
+    from report import write_report  # experiments/report.py (this script's folder is on sys.path)
 
     write_report(out, Path(args.results_md), sft, latro, picks["sft"], picks["latro"], base_val)
     return 0

@@ -24,22 +24,27 @@ Every stage writes a JSON file under --out and is skipped when it exists; re-run
 experiments/run_controls.sh runs the plan's schedule.
 
     python experiments/controls.py --out runs/controls --seeds 0 1 --arms latro answer_only sft_more
+
+The plan's settings are experiments/recipes/controls.yaml: LaTROConfig's own flags for the LaTRO-estimator arms
+(``--learning_rate``, ``--num_generations``: K, RFT's too; ``--max_completion_length``: L; ``--beta``;
+``--per_device_train_batch_size``: questions per step x K, every SFT arm's questions per step too), ModelConfig's
+``--lora_r``, and :class:`ControlsArguments`, read by TRL's ``TrlParser``. Change one only with a new --out.
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import random
 import re
 import subprocess
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 # experiments/ is on sys.path when this file runs as a script (and the tests put it there).
-from compare import versions
+from compare import StopAfter, embedded_model_only, parse_experiment, run_eval, versions
 from warm_start import Experiment, _load_folder, _select_and_save_start
 
 PRIMARY_ARMS = ("latro", "answer_only", "sft_more")
@@ -63,35 +68,41 @@ EVALUATION_SETTINGS = ("val_n", "test_n", "reworded_n", "max_new_tokens")
 SPLITS = ("test", "reworded", "old_neardup")
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """The plan's settings are the defaults (experiments/PLAN.md); change one only with a new --out."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="runs/controls")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds, run in this order")
-    parser.add_argument("--arms", nargs="+", default=list(PRIMARY_ARMS), choices=(*PRIMARY_ARMS, *SECONDARY_ARMS))
-    parser.add_argument("--num_rationales", type=int, default=64, help="R: problems with gold rationales")
-    parser.add_argument("--num_answers", type=int, default=192, help="A: answer-only problems")
-    parser.add_argument("--questions_per_step", type=int, default=2)
-    parser.add_argument("--num_generations", type=int, default=4, help="K, for the LaTRO arms and RFT alike")
-    parser.add_argument("--max_completion_length", type=int, default=96, help="the rationale limit L")
-    parser.add_argument("--beta", type=float, default=0.05)
-    parser.add_argument("--lr_latro", type=float, default=5e-5, help="every LaTRO-estimator arm")
-    parser.add_argument("--lr_sft", type=float, default=3e-4, help="SFT(R)")
-    parser.add_argument("--lr_grid", type=float, nargs="+", default=[3e-4, 1e-4, 3e-5], help="phase 0's choices")
-    parser.add_argument("--phase0_seed", type=int, default=0)
-    parser.add_argument("--rft_replies_per_step", type=int, default=4)
-    parser.add_argument("--lora_r", type=int, default=16)
-    parser.add_argument("--num_checkpoints", type=int, default=4)
-    parser.add_argument("--val_n", type=int, default=100)
-    parser.add_argument("--test_n", type=int, default=500)
-    parser.add_argument("--reworded_n", type=int, default=500)
-    parser.add_argument("--max_new_tokens", type=int, default=112)
-    parser.add_argument("--until", default=None, help="stop after the stage of this name")
-    parser.add_argument("--report_splits", action="store_true", help="print the splits' near-duplicate counts, exit")
-    parser.add_argument("--status", action="store_true", help="print the rows under --out and their stages, exit")
-    args = parser.parse_args(argv)
-    args.reworded_more_n = 0  # (warm_start.Experiment's option; no second draw here)
-    return args
+@dataclass
+class ControlsArguments:
+    """What the experiment adds to the run's config (LaTROConfig: the LaTRO-estimator arms' K, L, beta, learning rate
+    and batch = questions per step x K; ModelConfig: ``--lora_r``). Defaults: experiments/recipes/controls.yaml, the
+    plan's settings (experiments/PLAN.md)."""
+
+    out: str = field(default="runs/controls", metadata={"help": "The experiment's folder: its rows and stages."})
+    seeds: list[int] = field(default_factory=lambda: [0], metadata={"help": "Training seeds, run in this order."})
+    arms: list[str] = field(
+        default_factory=lambda: list(PRIMARY_ARMS),
+        metadata={"help": "Arms to run.", "choices": (*PRIMARY_ARMS, *SECONDARY_ARMS)},
+    )
+    num_rationales: int = field(default=64, metadata={"help": "R: problems with gold rationales."})
+    num_answers: int = field(default=192, metadata={"help": "A: answer-only problems."})
+    sft_learning_rate: float = field(default=3e-4, metadata={"help": "SFT(R)'s learning rate."})
+    lr_grid: list[float] = field(
+        default_factory=lambda: [3e-4, 1e-4, 3e-5],
+        metadata={"help": "Phase 0's learning rates for the tuned arms (sft_more, rft)."},
+    )
+    phase0_seed: int = field(default=0, metadata={"help": "The seed phase 0 chooses the tuned arms' rates at."})
+    rft_replies_per_step: int = field(default=4, metadata={"help": "RFT: kept replies per optimizer step."})
+    num_checkpoints: int = field(default=4, metadata={"help": "Checkpoints per trained row, compared on validation."})
+    val_n: int = field(default=100, metadata={"help": "Validation problems."})
+    test_n: int = field(default=500, metadata={"help": "Test problems (a clean draw)."})
+    reworded_n: int = field(default=500, metadata={"help": "Reworded problems (a clean draw)."})
+    max_new_tokens: int = field(default=112, metadata={"help": "Reply limit of the evaluations and RFT's samples."})
+    until: str | None = field(default=None, metadata={"help": "Stop after the stage of this name."})
+    report_splits: bool = field(default=False, metadata={"help": "Print the splits' near-duplicate counts, exit."})
+    status: bool = field(default=False, metadata={"help": "Print the rows under --out and their stages, exit."})
+
+
+def parse_args(argv: Sequence[str] | None = None) -> tuple:
+    """``(ControlsArguments, LaTROConfig, ModelConfig)``: the plan's settings are the recipe (experiments/PLAN.md);
+    change one only with a new --out."""
+    return parse_experiment(ControlsArguments, "controls.yaml", argv, __doc__)
 
 
 # ------------------------------------------------------------------ data
@@ -287,7 +298,7 @@ class Controls(Experiment):
             "A": args.num_answers,
         }
         # Every arm trains this many optimizer steps.
-        self.steps = args.num_answers // args.questions_per_step
+        self.steps = args.num_answers // self.questions_per_step
 
     def _load_checkpoint(self, name: str, seed: int, checkpoint: Path | str):
         """SFT(R) is an adapter on the base model; every arm an adapter on its seed's merged SFT(R)."""
@@ -319,7 +330,7 @@ class Controls(Experiment):
 
     def train_sft_more(self, seed: int, out_dir: Path, learning_rate: float) -> dict:
         """SFT(R) continued: the R problems with gold rationales, cycled to ``steps`` optimizer steps."""
-        rows = self.steps * self.args.questions_per_step
+        rows = self.steps * self.questions_per_step
         dataset = self.rationale_set.select([i % len(self.rationale_set) for i in range(rows)])
         return self.train_sft(dataset, out_dir, seed, start=self.start_dir(seed), learning_rate=learning_rate)
 
@@ -355,8 +366,6 @@ class Controls(Experiment):
     def evaluate(self, name: str, seed: int) -> dict:
         """Greedy answers on the clean test split, the clean reworded draw and the old near-duplicate stratum;
         every problem's prediction stays in ``<name>_<split>/``."""
-        from compare import run_eval
-
         model, tokenizer = self.load(name, seed)
         sets = {"test": self.test_set, "reworded": self.reworded_set, "old_neardup": self.old_neardup_set}
         return {
@@ -489,9 +498,8 @@ def status(out: Path) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from compare import StopAfter
-
-    args = parse_args(argv)
+    args, config, model_args = parse_args(argv)
+    embedded_model_only(model_args)
     if args.status:
         print("\n".join(status(Path(args.out))))
         return 0
@@ -499,7 +507,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         problems = clean_problems(args.num_rationales, args.num_answers, args.val_n, args.test_n, args.reworded_n)
         print("\n".join(splits_report(problems)))
         return 0
-    exp = Controls(args)
+    exp = Controls(args, config, model_args)
     exp.out.mkdir(parents=True, exist_ok=True)
     commit = code_commit()
     recorded = exp.out / "code_commit.txt"
@@ -511,7 +519,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     recorded.write_text(commit + "\n")
     exp.write_data()
     with (exp.out / "commands.jsonl").open("a") as log:
-        log.write(json.dumps({**vars(args), "commit": commit, "versions": versions()}) + "\n")
+        log.write(json.dumps({**exp.recorded, "commit": commit, "versions": versions()}) + "\n")
     try:
         for seed in args.seeds:
             warm_start_row(exp, seed)

@@ -19,82 +19,100 @@ under --out and is skipped when it exists, so a stopped run continues where it s
 
     python experiments/warm_start.py --out runs/warm_start
 
+The run's settings are LaTROConfig's own flags (``--num_generations``: K, for LaTRO and RFT alike;
+``--max_completion_length``: L; ``--learning_rate``: LaTRO's; ``--per_device_train_batch_size``: questions per step x
+K, which SFT's steps take as well...) and ModelConfig's ``--lora_r``, read by TRL's ``TrlParser`` beside
+:class:`WarmStartArguments`; the defaults are ``experiments/recipes/warm_start.yaml``. Each row's output folder,
+seed, steps, checkpoints and reward are set per row (``--seeds``, ``--rewards``).
+
 Then ``python experiments/warm_start_report.py --out runs/warm_start`` writes the table, the paired tests and the
 curves.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).parent))
-from compare import (  # noqa: E402
+# experiments/ is on sys.path when this file runs as a script (and the tests put it there).
+from compare import (
     Stages,
     StopAfter,
     _checkpoints,
     _stop_unless_finished,
+    embedded_model_only,
+    parse_experiment,
+    recorded_settings,
     run_eval,
     training_record,
     versions,
 )
 
 REWARD_VARIANTS = ("log_likelihood", "probability")
-# The arguments each kind of stage depends on; a stage found on disk with other values stops the run (see Stages).
+ROWS = ("base", "sft_r", "latro", "rft", "sft_ra")
+# The settings each kind of stage depends on (by the names its files record, see compare.recorded_settings); a stage
+# found on disk with other values stops the run (see Stages).
 SFT_SETTINGS = ("lr_sft", "lora_r", "num_checkpoints", "questions_per_step")
 LATRO_SETTINGS = (*SFT_SETTINGS, "lr_latro", "num_generations", "max_completion_length", "beta", "answer_loss_coef")
 EVALUATION_SETTINGS = ("val_n", "test_n", "reworded_n", "maj_k", "maj_n", "max_new_tokens")
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="runs/warm_start")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds of sft_r and LaTRO rows")
-    parser.add_argument("--num_rationales", type=int, default=64, help="R: questions with gold rationales")
-    parser.add_argument("--num_answers", type=int, default=192, help="A: answer-only questions")
-    parser.add_argument("--questions_per_step", type=int, default=2)
-    parser.add_argument("--num_generations", type=int, default=4, help="K, for LaTRO and RFT alike")
-    parser.add_argument("--max_completion_length", type=int, default=96, help="LaTRO's rationale limit L")
-    parser.add_argument("--beta", type=float, default=0.05)
-    parser.add_argument("--answer_loss_coef", type=float, default=1.0)
-    parser.add_argument("--lr_latro", type=float, default=5e-5)
-    parser.add_argument("--lr_sft", type=float, default=3e-4)
-    parser.add_argument("--lora_r", type=int, default=16)
-    parser.add_argument("--num_checkpoints", type=int, default=4)
-    parser.add_argument("--rewards", nargs="+", default=list(REWARD_VARIANTS), choices=REWARD_VARIANTS)
-    parser.add_argument(
-        "--latro_start",
-        choices=("selected", "last"),
+@dataclass
+class WarmStartArguments:
+    """What the comparison adds to the run's config (LaTROConfig: K, L, beta, lambda, LaTRO's learning rate, the batch
+    = questions per step x K; ModelConfig: ``--lora_r``). Defaults: experiments/recipes/warm_start.yaml."""
+
+    out: str = field(default="runs/warm_start", metadata={"help": "The experiment's folder: its rows and stages."})
+    seeds: list[int] = field(default_factory=lambda: [0], metadata={"help": "Training seeds of sft_r and LaTRO rows."})
+    num_rationales: int = field(default=64, metadata={"help": "R: questions with gold rationales."})
+    num_answers: int = field(default=192, metadata={"help": "A: answer-only questions."})
+    sft_learning_rate: float = field(default=3e-4, metadata={"help": "The SFT rows' learning rate (RFT's too)."})
+    num_checkpoints: int = field(default=4, metadata={"help": "Checkpoints per trained row, compared on validation."})
+    rewards: list[str] = field(
+        default_factory=lambda: list(REWARD_VARIANTS),
+        metadata={"help": "LaTRO's reward variants, one row each.", "choices": REWARD_VARIANTS},
+    )
+    latro_start: str = field(
         default="selected",
-        help="LaTRO's warm start: SFT(R)'s checkpoint chosen on validation, or its last one (rows named latro_<reward>"
-        "_last_s<seed>; the SFT(R) row compared against stays the selected one)",
+        metadata={
+            "help": "LaTRO's warm start: SFT(R)'s checkpoint chosen on validation, or its last one (rows named "
+            "latro_<reward>_last_s<seed>; the SFT(R) row compared against stays the selected one).",
+            "choices": ("selected", "last"),
+        },
     )
-    parser.add_argument("--rows", nargs="+", default=["base", "sft_r", "latro", "rft", "sft_ra"])
-    parser.add_argument("--val_n", type=int, default=64)
-    parser.add_argument("--test_n", type=int, default=200)
-    parser.add_argument("--reworded_n", type=int, default=120)
-    parser.add_argument(
-        "--reworded_more_n",
-        type=int,
+    rows: list[str] = field(default_factory=lambda: list(ROWS), metadata={"help": "Rows to run.", "choices": ROWS})
+    val_n: int = field(default=64, metadata={"help": "Validation problems."})
+    test_n: int = field(default=200, metadata={"help": "Test problems."})
+    reworded_n: int = field(default=120, metadata={"help": "Reworded problems."})
+    reworded_more_n: int = field(
         default=0,
-        help="then score each row's greedy answers on the family's next N problems too (stage <row>_reworded_more): "
-        "problems no model was scored on before, for a second, larger test on that family",
+        metadata={
+            "help": "Then score each row's greedy answers on the family's next N problems too (stage "
+            "<row>_reworded_more): problems no model was scored on before, for a second, larger test on that family."
+        },
     )
-    parser.add_argument("--maj_k", type=int, default=8)
-    parser.add_argument("--maj_n", type=int, default=100, help="maj@k on the first N test problems (compute bound)")
-    parser.add_argument("--max_new_tokens", type=int, default=112)
-    parser.add_argument("--until", default=None, help="stop after the stage of this name")
-    return parser.parse_args(argv)
+    maj_k: int = field(default=8, metadata={"help": "k of maj@k."})
+    maj_n: int = field(default=100, metadata={"help": "maj@k on the first N test problems (compute bound)."})
+    max_new_tokens: int = field(default=112, metadata={"help": "Reply limit of the evaluations and RFT's samples."})
+    until: str | None = field(default=None, metadata={"help": "Stop after the stage of this name."})
+
+
+def parse_args(argv: Sequence[str] | None = None) -> tuple:
+    """``(WarmStartArguments, LaTROConfig, ModelConfig)``."""
+    return parse_experiment(WarmStartArguments, "warm_start.yaml", argv, __doc__)
 
 
 class Experiment:
     """The data, the stage runner and the model loaders of one comparison."""
 
-    def __init__(self, args: argparse.Namespace):
-        self.args, self.out = args, Path(args.out)
+    def __init__(self, args: Any, config: Any, model_args: Any):
+        self.args, self.config, self.model_args, self.out = args, config, model_args, Path(args.out)
+        self.recorded = recorded_settings(args, config, model_args)
+        self.questions_per_step = self.recorded["questions_per_step"]
         self.stage = Stages(self.out, until=args.until)
         self.load_data()
 
@@ -118,7 +136,7 @@ class Experiment:
         self.data = {"data": "synthetic 1-2 steps, seed 0", "R": args.num_rationales, "A": args.num_answers}
 
     def settings(self, *names: str, **extra) -> dict:
-        return {**self.data, **{name: getattr(self.args, name) for name in names}, **extra}
+        return {**self.data, **{name: self.recorded[name] for name in names}, **extra}
 
     # -------------------------------------------------------------- models
 
@@ -153,12 +171,12 @@ class Experiment:
         questions_per_step: int | None = None,
     ) -> dict:
         """One epoch of LoRA SFT on ``dataset`` from the base model or a merged ``start`` (default learning rate and
-        batch: ``--lr_sft``, ``--questions_per_step``)."""
+        batch: ``--sft_learning_rate``, LaTRO's questions per step)."""
         from latro_trl.models import load_model_and_tokenizer
         from latro_trl.warm_start import supervised_warm_start
 
         model, tokenizer = load_model_and_tokenizer() if start is None else _load_folder(start)
-        per_step = questions_per_step or self.args.questions_per_step
+        per_step = questions_per_step or self.questions_per_step
         steps = max(1, len(dataset) // per_step)
         started = time.time()
         trainer = supervised_warm_start(
@@ -166,14 +184,14 @@ class Experiment:
             tokenizer,
             dataset,
             out_dir,
-            learning_rate=self.args.lr_sft if learning_rate is None else learning_rate,
+            learning_rate=self.args.sft_learning_rate if learning_rate is None else learning_rate,
             questions_per_step=per_step,
-            lora_r=self.args.lora_r,
+            lora_r=self.model_args.lora_r,
             seed=seed,
             save_steps=max(1, steps // self.args.num_checkpoints),
             resume=True,
         )
-        _stop_unless_finished(trainer, argparse.Namespace(train_steps=steps))
+        _stop_unless_finished(trainer, steps)
         return training_record(trainer, started)
 
     def train_latro(
@@ -187,33 +205,35 @@ class Experiment:
         answer_loss_coef: float | None = None,
         trainer_class: type | None = None,
     ) -> dict:
-        """LaTRO from the seed's warm start on the answer-only set. The keywords let other experiments' arms differ:
-        the start (default: this row's warm start), the optimizer steps (one pass over the answer set), lambda
-        (--answer_loss_coef) and the trainer class (LaTROTrainer)."""
-        from latro_trl.warm_start import lora_latro, small_run_config
+        """LaTRO from the seed's warm start on the answer-only set: the run's config with this row's folder, seed,
+        steps, checkpoints and reward. The keywords let other experiments' arms differ: the start (default: this row's
+        warm start), the optimizer steps (one pass over the answer set), lambda (the config's answer_loss_coef) and
+        the trainer class (LaTROTrainer)."""
+        from latro_trl.warm_start import lora_latro, with_changes
 
-        args = self.args
         model, tokenizer = _load_folder(start or self.start_dir(seed, starts_from_last(out_dir.name)))
-        steps = steps or len(self.answer_set) // args.questions_per_step
-        started = time.time()
-        run = small_run_config(
-            out_dir,
+        steps = steps or len(self.answer_set) // self.questions_per_step
+        run = with_changes(
+            self.config,
+            output_dir=str(out_dir),
             max_steps=steps,
-            per_device_train_batch_size=args.questions_per_step * args.num_generations,
-            num_generations=args.num_generations,
-            max_completion_length=args.max_completion_length,
-            learning_rate=args.lr_latro,
-            beta=args.beta,
             seed=seed,
-            save_steps=max(1, steps // args.num_checkpoints),
+            save_strategy="steps",
+            save_steps=max(1, steps // self.args.num_checkpoints),
             reward_type=reward_type,
-            answer_loss_coef=args.answer_loss_coef if answer_loss_coef is None else answer_loss_coef,
-            shuffle_dataset=False,
+            answer_loss_coef=self.config.answer_loss_coef if answer_loss_coef is None else answer_loss_coef,
         )
+        started = time.time()
         trainer = lora_latro(
-            model, tokenizer, self.answer_set, run, lora_r=args.lora_r, resume=True, trainer_class=trainer_class
+            model,
+            tokenizer,
+            self.answer_set,
+            run,
+            lora_r=self.model_args.lora_r,
+            resume=True,
+            trainer_class=trainer_class,
         )
-        _stop_unless_finished(trainer, argparse.Namespace(train_steps=steps))
+        _stop_unless_finished(trainer, steps)
         return training_record(trainer, started)
 
     def rft_data(self, seed: int) -> dict:
@@ -225,7 +245,7 @@ class Experiment:
         torch.manual_seed(seed)
         model, tokenizer = _load_folder(self.start_dir(seed))
         out_dir = self.out / f"rft_s{seed}_samples"
-        k = self.args.num_generations
+        k = self.config.num_generations
         run_eval(model, tokenizer, self.answer_set, out_dir, k, self.args.max_new_tokens, greedy=False)
         records = read_predictions(out_dir)
         kept = [
@@ -296,11 +316,12 @@ def _load_base_with(adapter: Path):
     return load_model_and_tokenizer(adapter=adapter)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    exp = Experiment(args)
+def main(argv: Sequence[str] | None = None) -> int:
+    args, config, model_args = parse_args(argv)
+    embedded_model_only(model_args)
+    exp = Experiment(args, config, model_args)
     exp.out.mkdir(parents=True, exist_ok=True)
-    (exp.out / "config.json").write_text(json.dumps({**vars(args), "versions": versions()}, indent=1))
+    (exp.out / "config.json").write_text(json.dumps({**exp.recorded, "versions": versions()}, indent=1))
     stage, rows = exp.stage, set(args.rows)
     try:
         for seed in args.seeds:  # the rows that answer the question first; base and the ceiling after them

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,18 @@ import torch
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _experiments_on_path():
+    """The scripts import their siblings (``from compare import ...``), as when they run from experiments/."""
+    sys.path.insert(0, str(EXPERIMENTS))
+    yield
+    sys.path.remove(str(EXPERIMENTS))
+
+
 def _load(path: Path):
     spec = importlib.util.spec_from_file_location(f"experiment_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -22,6 +32,22 @@ def _load(path: Path):
 @pytest.fixture(scope="module")
 def compare():
     return _load(EXPERIMENTS / "compare.py")
+
+
+@pytest.mark.parametrize("script", ["compare", "warm_start", "controls", "answer_likelihood"])
+def test_each_experiment_reads_its_recipe_and_redeclares_no_config_field(script):
+    """Issue #30: the run is LaTROConfig's and ModelConfig's own flags; the script's dataclass holds only its own."""
+    import dataclasses
+
+    from trl import ModelConfig
+
+    from latro_trl import LaTROConfig
+
+    own, config, model_args = _load(EXPERIMENTS / f"{script}.py").parse_args([])
+    assert isinstance(config, LaTROConfig) and isinstance(model_args, ModelConfig)
+    config_fields = {f.name for t in (LaTROConfig, ModelConfig) for f in dataclasses.fields(t)}
+    assert not {f.name for f in dataclasses.fields(own)} & config_fields
+    assert (config.num_generations, config.max_completion_length) == (4, 96)  # the recipe's, not the defaults
 
 
 def test_a_stage_runs_once_and_records_its_settings(compare, tmp_path):
@@ -135,7 +161,10 @@ def test_answer_likelihood_scores_exactly_the_answer_tokens(tokenizer, model, tm
     tokenizer.save_pretrained(tmp_path / "tiny")
     assert (
         script.main(
-            ["--model", str(tmp_path / "tiny"), "--n", "2", "--num_samples", "2", "--max_completion_length", "8"]
+            [
+                *("--model_name_or_path", str(tmp_path / "tiny"), "--n", "2"),
+                *("--num_generations", "2", "--max_completion_length", "8"),
+            ]
         )
         == 0
     )
@@ -266,13 +295,13 @@ def test_warm_start_draws_the_next_reworded_problems_and_names_the_last_checkpoi
     script = _load(EXPERIMENTS / "warm_start.py")
     sizes = ["--num_rationales", "2", "--num_answers", "2", "--val_n", "2", "--test_n", "2"]
     exp = script.Experiment(
-        script.parse_args(["--out", str(tmp_path), *sizes, "--reworded_n", "5", "--reworded_more_n", "7"])
+        *script.parse_args(["--out", str(tmp_path), *sizes, "--reworded_n", "5", "--reworded_more_n", "7"])
     )
     assert exp.reworded_set["question"] == load_reworded(n=5, seed=0)["question"]  # the rows scored before
     assert len(exp.reworded_more_set) == 7 and not set(exp.reworded_more_set["question"]) & set(
         exp.reworded_set["question"]
     )
-    without = script.Experiment(script.parse_args(["--out", str(tmp_path), *sizes, "--reworded_n", "5"]))
+    without = script.Experiment(*script.parse_args(["--out", str(tmp_path), *sizes, "--reworded_n", "5"]))
     assert without.reworded_set["question"] == exp.reworded_set["question"] and without.reworded_more_set is None
     assert exp.start_dir(1) == tmp_path / "sft_r_s1" / "start"
     assert exp.start_dir(1, from_last=True) == tmp_path / "sft_r_s1" / "start_last"
@@ -300,13 +329,7 @@ def test_warm_start_report_tests_rft_against_its_warm_start_and_latro_against_rf
 
 @pytest.fixture(scope="module")
 def controls():
-    import sys
-
-    sys.path.insert(0, str(EXPERIMENTS))  # controls.py imports its siblings, as when it runs as a script
-    try:
-        yield _load(EXPERIMENTS / "controls.py")
-    finally:
-        sys.path.remove(str(EXPERIMENTS))
+    return _load(EXPERIMENTS / "controls.py")
 
 
 def test_the_plans_splits_are_clean_and_the_old_test_split_was_not(controls):
@@ -364,6 +387,56 @@ def test_answer_term_only_trains_the_answer_term_alone(controls, tokenizer, conv
     assert latro["loss/policy"] != 0.0  # LaTRO's rationale term (the check can fail)
     assert answer_only["loss/policy"] == 0.0 and answer_only["loss/answer"] != 0.0
     assert answer_only["reward"] == latro["reward"]  # the same first rationales, scored the same way
+
+
+def test_the_recipe_records_the_settings_of_issue_27s_run(controls, tmp_path, monkeypatch):
+    """Issue #27's run (code at ffc5ea0) stops at a stage recorded with other settings: with its recipe and no flags,
+    this code records the settings that run records (its stage files) and trains LaTRO with the same config."""
+    from types import SimpleNamespace
+
+    import latro_trl.warm_start as library
+    from latro_trl.warm_start import small_run_config
+
+    stages, runs = {}, []
+
+    def record(self, name, fn, settings):
+        stages[name] = settings
+        return fn() if name == "latro_s0_train" else {}
+
+    def lora_latro(model, tokenizer, dataset, args, **keywords):
+        runs.append((args, keywords))
+        return SimpleNamespace(state=SimpleNamespace(global_step=args.max_steps, log_history=[]))
+
+    monkeypatch.setattr(sys.modules["compare"].Stages, "__call__", record)
+    monkeypatch.setattr(sys.modules["warm_start"], "_load_folder", lambda *a, **k: (None, None))
+    monkeypatch.setattr(library, "lora_latro", lora_latro)
+    assert controls.main(["--out", str(tmp_path), "--arms", "latro"]) == 0
+
+    data = "clean splits of issue #27: train/validation seed 0, test seed 27, reworded seed 27, 1-2 steps"
+    sft = {"data": data, "R": 64, "A": 192, "lr_sft": 3e-4, "lora_r": 16, "num_checkpoints": 4, "questions_per_step": 2}
+    evaluation = {"val_n": 100, "test_n": 500, "reworded_n": 500, "max_new_tokens": 112}
+    assert stages["sft_r_s0_train"] == {**sft, "seed": 0}
+    assert stages["sft_r_s0_select"] == stages["sft_r_s0_eval"] == {**sft, "seed": 0, **evaluation}
+    latro = {**sft, "lr_latro": 5e-5, "num_generations": 4, "max_completion_length": 96, "beta": 0.05}
+    latro |= {"arm": "latro", "seed": 0, "reward": "log_likelihood", "answer_loss_coef": 1.0}
+    assert stages["latro_s0_train"] == latro and stages["latro_s0_eval"] == {**latro, **evaluation}
+    ((run, keywords),) = runs
+    before = small_run_config(  # what controls.py passed lora_latro as keywords at ffc5ea0
+        tmp_path / "latro_s0",
+        save_steps=24,
+        max_steps=96,
+        per_device_train_batch_size=8,
+        num_generations=4,
+        max_completion_length=96,
+        learning_rate=5e-5,
+        beta=0.05,
+        seed=0,
+        reward_type="log_likelihood",
+        answer_loss_coef=1.0,
+        shuffle_dataset=False,
+    )
+    assert run.to_dict() == before.to_dict()
+    assert keywords == {"lora_r": 16, "resume": True, "trainer_class": None}
 
 
 def test_row_names_and_the_phase0_choice(controls, tmp_path):
