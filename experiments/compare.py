@@ -321,7 +321,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     val_set = load_synthetic("validation", n=args.val_n, **knobs)
     test_set = load_synthetic("test", n=args.test_n, **knobs)
     gsm8k = load_gsm8k("test", path=args.gsm8k_path, limit=args.gsm8k_n) if args.gsm8k_path else None
-    (out / "config.json").write_text(json.dumps({**recorded, "versions": versions()}, indent=1))
+    data = {"seed": config.seed, "min_steps": args.synthetic_min_steps, "max_steps": args.synthetic_max_steps}
+    # report.py reads the data's keys as the stages record them (max_steps: the problems' most arithmetic steps).
+    (out / "config.json").write_text(json.dumps({**recorded, **data, "versions": versions()}, indent=1))
 
     def evaluate_model(name: str, loader) -> dict:
         model, tokenizer = loader()
@@ -341,7 +343,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_eval(model, tokenizer, gsm8k, out / f"{name}_gsm8k", k, args.gsm8k_max_new_tokens)
 
     # What each stage's result depends on; a stage found on disk with other values stops the run (see Stages).
-    data = {"seed": config.seed, "min_steps": args.synthetic_min_steps, "max_steps": args.synthetic_max_steps}
     trained = {method: {**data, **{key: recorded[key] for key in keys}} for method, keys in TRAINING_SETTINGS.items()}
     validation = {**data, "val_n": args.val_n, "max_new_tokens": args.max_new_tokens}
     test_eval = {**data, **{key: getattr(args, key) for key in ("test_n", "max_new_tokens", "maj_k", "maj_n")}}
