@@ -23,9 +23,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import platform
+import sys
 import time
-from argparse import RawDescriptionHelpFormatter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,21 +98,25 @@ class CompareArguments:
     )
 
 
-def parse_experiment(own: type, recipe: str, argv: Sequence[str] | None, description: str | None) -> tuple:
-    """``(own arguments, LaTROConfig, ModelConfig)`` from TRL's ``TrlParser``, with ``experiments/recipes/<recipe>``
-    as the defaults (as ``latro demo`` reads its recipe); ``--config other.yaml`` and flags override them."""
-    import yaml
-    from trl import ModelConfig, TrlParser
+def parse_experiment(
+    own: type,
+    recipe: str,
+    argv: Sequence[str] | None,
+    description: str | None,
+    replaced: Mapping[str, str] | None = None,
+) -> tuple:
+    """``(own arguments, LaTROConfig, ModelConfig)`` from the parser every ``latro`` command uses, with
+    ``experiments/recipes/<recipe>`` as the defaults; ``--config other.yaml`` and flags override them.
 
-    from latro_trl import LaTROConfig
+    ``replaced`` maps the config fields the experiment sets itself (per row, per seed) to the flag that does it: such
+    a field given as a flag would vanish silently, so it is refused with a pointer to that flag."""
+    from latro_trl.cli.parsing import run_parser
 
-    parser = TrlParser(
-        (own, LaTROConfig, ModelConfig), description=description, formatter_class=RawDescriptionHelpFormatter
-    )
-    unknown = parser.set_defaults_with_config(**yaml.safe_load((RECIPES / recipe).read_text()))
-    if unknown:
-        raise ValueError(f"{RECIPES / recipe} sets keys no dataclass of the experiment has: {unknown[::2]}")
-    return parser.parse_args_and_config(args=argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for name, instead in (replaced or {}).items():
+        if any(arg == f"--{name}" or arg.startswith(f"--{name}=") for arg in argv):
+            raise SystemExit(f"--{name} is set by this experiment itself: use {instead}")
+    return run_parser(own, description=description, recipe=RECIPES / recipe).parse_args_and_config(args=argv)
 
 
 def embedded_model_only(model_args: Any) -> None:
@@ -139,7 +143,7 @@ def recorded_settings(args: Any, config: Any, model_args: Any) -> dict[str, Any]
 
 def parse_args(argv: Sequence[str] | None = None) -> tuple:
     """``(CompareArguments, LaTROConfig, ModelConfig)``."""
-    return parse_experiment(CompareArguments, "compare.yaml", argv, __doc__)
+    return parse_experiment(CompareArguments, "compare.yaml", argv, __doc__, replaced={"output_dir": "--out"})
 
 
 class Stages:

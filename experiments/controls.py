@@ -102,7 +102,9 @@ class ControlsArguments:
 def parse_args(argv: Sequence[str] | None = None) -> tuple:
     """``(ControlsArguments, LaTROConfig, ModelConfig)``: the plan's settings are the recipe (experiments/PLAN.md);
     change one only with a new --out."""
-    return parse_experiment(ControlsArguments, "controls.yaml", argv, __doc__)
+    return parse_experiment(
+        ControlsArguments, "controls.yaml", argv, __doc__, {"seed": "--seeds", "output_dir": "--out"}
+    )
 
 
 # ------------------------------------------------------------------ data

@@ -103,7 +103,8 @@ class WarmStartArguments:
 
 def parse_args(argv: Sequence[str] | None = None) -> tuple:
     """``(WarmStartArguments, LaTROConfig, ModelConfig)``."""
-    return parse_experiment(WarmStartArguments, "warm_start.yaml", argv, __doc__)
+    replaced = {"seed": "--seeds", "output_dir": "--out", "reward_type": "--rewards"}
+    return parse_experiment(WarmStartArguments, "warm_start.yaml", argv, __doc__, replaced)
 
 
 class Experiment:

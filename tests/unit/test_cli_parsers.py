@@ -185,3 +185,21 @@ def test_eval_reads_a_training_recipe(tmp_path):
     args, config, model_args = eval_cli.make_parser().parse_args_and_config(args=["--config", str(recipe)])
     assert (config.max_completion_length, config.seed, config.output_dir) == (200, 3, eval_cli.DEFAULT_OUTPUT_DIR)
     assert (model_args.model_name_or_path, model_args.dtype) == ("some/model", "bfloat16")
+
+
+def test_run_parser_reads_a_recipe_and_refuses_keys_no_dataclass_has(tmp_path):
+    from dataclasses import dataclass
+
+    from latro_trl.cli.parsing import run_parser
+
+    @dataclass
+    class Own:
+        seeds: int = 1
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("seeds: 3\nbeta: 0.2\nlora_r: 8\n")
+    own, config, model_args = run_parser(Own, recipe=recipe).parse_args_and_config(args=["--beta", "0.3"])
+    assert (own.seeds, config.beta, model_args.lora_r) == (3, 0.3, 8)  # the recipe's defaults, a flag over them
+    recipe.write_text("seeds: 3\nquestions_per_step: 2\n")
+    with pytest.raises(ValueError, match="questions_per_step"):
+        run_parser(Own, recipe=recipe)

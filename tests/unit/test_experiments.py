@@ -50,6 +50,17 @@ def test_each_experiment_reads_its_recipe_and_redeclares_no_config_field(script)
     assert (config.num_generations, config.max_completion_length) == (4, 96)  # the recipe's, not the defaults
 
 
+@pytest.mark.parametrize(
+    ("script", "flag", "instead"),
+    [("controls", "--seed", "--seeds"), ("warm_start", "--reward_type=probability", "--rewards"),
+     ("compare", "--output_dir", "--out")],
+)  # fmt: skip
+def test_a_config_field_the_experiment_sets_itself_is_refused_as_a_flag(script, flag, instead):
+    argv = [flag] if "=" in flag else [flag, "3"]
+    with pytest.raises(SystemExit, match=f"use {instead}"):
+        _load(EXPERIMENTS / f"{script}.py").parse_args(argv)
+
+
 def test_a_stage_runs_once_and_records_its_settings(compare, tmp_path):
     stage = compare.Stages(tmp_path)
     calls = []

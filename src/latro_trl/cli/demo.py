@@ -72,26 +72,18 @@ def recipe_path() -> Path:
 def make_parser(subparsers: Any = None, prog: str | None = None) -> Any:
     """A `TrlParser` over `(DemoArguments, LaTROConfig, ModelConfig)` whose defaults are the shipped recipe; as a
     `latro` subcommand when `subparsers` is given. `--config other.yaml` and flags override the recipe."""
-    import yaml
-    from trl import ModelConfig, TrlParser
-
-    from latro_trl import LaTROConfig
+    from .parsing import run_parser
 
     _quiet_libraries()  # before parsing: building TrainingArguments already warns about deprecated names
-    dataclass_types = (DemoArguments, LaTROConfig, ModelConfig)
-    if subparsers is not None:
-        parser = subparsers.add_parser(
-            "demo",
-            help="Embedded model, offline problems: warm start, LaTRO, before/after.",
-            description=__doc__,
-            dataclass_types=dataclass_types,
-        )
-    else:
-        parser = TrlParser(dataclass_types, prog=prog, description=__doc__)
-    unknown = parser.set_defaults_with_config(**yaml.safe_load(recipe_path().read_text()))
-    if unknown:
-        raise ValueError(f"{recipe_path()} sets keys no dataclass of the demo has: {unknown[::2]}")
-    return parser
+    return run_parser(
+        DemoArguments,
+        command="demo",
+        subparsers=subparsers,
+        help="Embedded model, offline problems: warm start, LaTRO, before/after.",
+        prog=prog,
+        description=__doc__,
+        recipe=recipe_path(),
+    )
 
 
 def main(args: DemoArguments, config: Any, model_args: Any) -> int:

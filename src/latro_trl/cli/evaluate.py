@@ -77,19 +77,16 @@ def make_parser(subparsers: Any = None, prog: str | None = None) -> Any:
     """A `TrlParser` over `(EvalArguments, LaTROConfig, ModelConfig)` (so `--config file.yaml` works as for training,
     and a training recipe's `max_completion_length` sets the reply limit); as a `latro` subcommand when `subparsers`
     is given."""
-    from trl import ModelConfig, TrlParser
+    from .parsing import run_parser
 
-    from latro_trl import LaTROConfig
-
-    dataclass_types = (EvalArguments, LaTROConfig, ModelConfig)
-    if subparsers is not None:
-        parser = subparsers.add_parser(
-            "eval", help="Greedy accuracy and maj@k of a model or adapter.", dataclass_types=dataclass_types
-        )
-    else:
-        parser = TrlParser(dataclass_types, prog=prog)
-    parser.set_defaults_with_config(output_dir=DEFAULT_OUTPUT_DIR)
-    return parser
+    return run_parser(
+        EvalArguments,
+        command="eval",
+        subparsers=subparsers,
+        help="Greedy accuracy and maj@k of a model or adapter.",
+        prog=prog,
+        defaults={"output_dir": DEFAULT_OUTPUT_DIR},
+    )
 
 
 def main(args: EvalArguments, config: Any, model_args: Any) -> int:

@@ -67,16 +67,15 @@ class PlanArguments:
 def make_parser(subparsers: Any = None, prog: str | None = None) -> Any:
     """A `TrlParser` over `(PlanArguments, LaTROConfig, ModelConfig)`; as a `latro` subcommand when `subparsers` (from
     `add_subparsers(parser_class=TrlParser)`) is given."""
-    from trl import ModelConfig, TrlParser
+    from .parsing import run_parser
 
-    from latro_trl import LaTROConfig
-
-    dataclass_types = (PlanArguments, LaTROConfig, ModelConfig)
-    if subparsers is not None:
-        return subparsers.add_parser(
-            "plan", help="Per-GPU memory of a LaTRO run (no GPU needed).", dataclass_types=dataclass_types
-        )
-    return TrlParser(dataclass_types, prog=prog)
+    return run_parser(
+        PlanArguments,
+        command="plan",
+        subparsers=subparsers,
+        help="Per-GPU memory of a LaTRO run (no GPU needed).",
+        prog=prog,
+    )
 
 
 def main(args: PlanArguments, config: Any, model_args: Any) -> int:

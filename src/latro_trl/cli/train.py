@@ -64,14 +64,9 @@ class TrainArguments(DatasetArguments):
 def make_parser(subparsers: Any = None, prog: str | None = None) -> Any:
     """A `TrlParser` over `(TrainArguments, LaTROConfig, ModelConfig)`; `--config file.yaml` sets their defaults. As a
     `latro` subcommand when `subparsers` (from `add_subparsers(parser_class=TrlParser)`) is given."""
-    from trl import ModelConfig, TrlParser
+    from .parsing import run_parser
 
-    from latro_trl import LaTROConfig
-
-    dataclass_types = (TrainArguments, LaTROConfig, ModelConfig)
-    if subparsers is not None:
-        return subparsers.add_parser("train", help="Train with LaTRO.", dataclass_types=dataclass_types)
-    return TrlParser(dataclass_types, prog=prog)
+    return run_parser(TrainArguments, command="train", subparsers=subparsers, help="Train with LaTRO.", prog=prog)
 
 
 def main(script_args: TrainArguments, training_args: Any, model_args: Any) -> int:
