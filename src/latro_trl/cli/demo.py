@@ -21,6 +21,7 @@ lm-eval, vLLM and ``latro eval --model_name_or_path`` take them as they are.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -235,18 +236,22 @@ def _report(before: dict, after: dict, history: list[dict], seconds: float) -> d
             f"only final right {test['only_second']}, only start right {test['only_first']}, "
             f"p = {test['p_value']:.3g}"
         )
+    # One step is 2 questions: compare the means of the first and the last quarter of the steps, not two single steps.
     steps = [entry for entry in history if "reward" in entry]
-    first, last = steps[0], steps[-1]
-    print(f"\n{'LaTRO training, first -> last step':34}{'first':>20}{'last':>20}")
-    for key, label in (
-        ("reward", "reward"),
-        ("answer_logp", "log pi(y|x+z)"),
-        ("rationale/mean_length", "rationale length (tokens)"),
-    ):
-        rows[label] = {"first": first[key], "last": last[key]}
-        print(f"{label:34}{first[key]:>20.3f}{last[key]:>20.3f}")
+    quarter = max(1, len(steps) // 4)
+    title = f"LaTRO training, mean of steps 1-{quarter} -> {len(steps) - quarter + 1}-{len(steps)}"
+    print(f"\n{title:54}{'first':>10}{'last':>10}")
+    for key, label in CURVES.items():
+        first, last = (_finite_mean([entry[key] for entry in part]) for part in (steps[:quarter], steps[-quarter:]))
+        rows[label] = {"first": first, "last": last, "steps_per_mean": quarter}
+        print(f"{label:54}{first:>10.3f}{last:>10.3f}")
     print(f"(total time {seconds / 60:.1f} min)")
     return {"rows": rows, "seconds": seconds}
+
+
+def _finite_mean(values: list[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else math.nan
 
 
 def _interval(block: dict) -> str:
