@@ -142,7 +142,7 @@ def test_the_demos_lora_run_is_the_one_it_trained_before_lora_latro_took_a_confi
     calls = _demo_lora_run(monkeypatch, config, model_args)
     before = LaTROConfig(
         output_dir="latro-demo/checkpoints",
-        max_steps=24,
+        max_steps=40,  # the recipe's since issue #27 (24 when lora_latro took keywords)
         learning_rate=5e-5,
         lr_scheduler_type="constant",
         logging_steps=1,
@@ -165,7 +165,7 @@ def test_the_demos_lora_run_is_the_one_it_trained_before_lora_latro_took_a_confi
 def test_the_demo_recipe_is_shipped_and_sets_the_demos_run():
     assert demo_cli.recipe_path() in RECIPES
     args, config, model_args = demo_cli.make_parser().parse_args_and_config(args=[])
-    assert (config.num_generations, config.max_completion_length, config.max_steps) == (4, 96, 24)
+    assert (config.num_generations, config.max_completion_length, config.max_steps) == (4, 96, 40)
     assert config.per_device_train_batch_size == 2 * config.num_generations and config.output_dir == "latro-demo"
     # A --config file and flags override the recipe.
     _, config, _ = demo_cli.make_parser().parse_args_and_config(args=["--max_steps", "2"])
