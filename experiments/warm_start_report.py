@@ -244,11 +244,15 @@ def _smooth(values: list[float], window: int = 5) -> list[float]:
     ]
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/warm_start")
     parser.add_argument("--figure", default=None, help="where to write the curves (PNG)")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     out = Path(args.out)
     config = _load(out / "config.json") or {}
     rows = found_rows(out, seeds_in(out))
