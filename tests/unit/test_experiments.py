@@ -565,3 +565,62 @@ def test_seed_level_statistics():
     assert stats.wilcoxon_signed_rank([1, 2, 3, 4, 5])["p_one_sided"] == 1 / 32
     assert stats.wilcoxon_signed_rank([1, -2, 3, 4, 0])["p_one_sided"] == pytest.approx(3 / 16)  # W+ = 8 of 10
     assert stats.holm({"a": 0.01, "b": 0.04, "c": 0.03}) == pytest.approx({"a": 0.03, "b": 0.06, "c": 0.06})
+
+
+def _fake_row(out: Path, row: str, stages: tuple[str, ...], splits: tuple[str, ...] = ()) -> None:
+    """A row's stage files, and per split a prediction folder with the batch log a finished evaluation leaves."""
+    for stage in stages:
+        (out / f"{row}_{stage}.json").write_text(json.dumps({"stage": stage, "row": row}))
+    for split in splits:
+        folder = out / f"{row}_{split}"
+        (folder / "partial").mkdir(parents=True)
+        (folder / "predictions.jsonl").write_text(json.dumps({"row": row, "split": split}) + "\n")
+        (folder / "summary.json").write_text("{}")
+        (folder / "partial" / "greedy.jsonl").write_text("batch log\n")
+
+
+def test_the_run_archive_keeps_finished_rows_and_retrains_the_warm_starts_still_needed(tmp_path):
+    """Issue #27: a replaced machine loses the run folder; the archive brings back every finished row's results, and
+    the warm start of a seed with rows still to run is trained again (its weights are not archived)."""
+    archive_tool = _load(EXPERIMENTS / "run_archive.py")
+    out, archive, new = tmp_path / "run", tmp_path / "archive", tmp_path / "new"
+    out.mkdir()
+    (out / "code_commit.txt").write_text("abc\n")
+    (out / "phase0_sft_more_lr.json").write_text(json.dumps({"chosen_lr": 3e-4}))
+    every = ("train", "select", "eval")
+    for seed in (0, 3):
+        _fake_row(out, f"sft_r_s{seed}", every, ("val/checkpoint-8", "test"))
+    for row in ("latro_s3", "answer_only_s3", "sft_more_lr3e-04_s3", "latro_s0"):
+        _fake_row(out, row, every, ("test", "reworded"))
+    _fake_row(out, "sft_more_lr1e-04_s0", ("train", "select"))  # phase 0, not chosen: finished
+    _fake_row(out, "sft_more_lr3e-04_s0", ("train", "select"))  # phase 0's choice, not yet evaluated
+    _fake_row(out, "answer_only_s0", ("train",))  # still training
+    (out / "sft_r_s0" / "start").mkdir(parents=True)
+    (out / "sft_r_s0" / "start" / "model.safetensors").write_bytes(b"weights")
+
+    rows = archive_tool.save(out, archive)
+    assert rows == ["answer_only_s3", "latro_s0", "latro_s3", "sft_more_lr1e-04_s0", "sft_more_lr3e-04_s3"] + [
+        "sft_r_s0",
+        "sft_r_s3",
+    ]
+    packed = {path.name: path.read_bytes() for path in (archive / "rows").iterdir()}
+    archive_tool.save(out, archive)  # saving again writes the same bytes: git sees no change
+    assert {path.name: path.read_bytes() for path in (archive / "rows").iterdir()} == packed
+
+    result = archive_tool.restore(archive, new)
+    assert result["warm_start_to_retrain"] == ["sft_r_s0"]  # seed 3's primary rows are all in; seed 0's are not
+    assert (new / "code_commit.txt").read_text() == "abc\n" and (new / "phase0_sft_more_lr.json").is_file()
+    for row in ("latro_s3", "answer_only_s3", "sft_more_lr3e-04_s3", "latro_s0"):
+        assert all((new / f"{row}_{stage}.json").is_file() for stage in every)
+        assert json.loads((new / f"{row}_reworded" / "predictions.jsonl").read_text())["row"] == row
+        assert not (new / f"{row}_test" / "partial").exists()
+    assert all((new / f"sft_r_s3_{stage}.json").is_file() for stage in every)
+    assert (new / "sft_r_s3_val" / "checkpoint-8" / "predictions.jsonl").is_file()
+    # Seed 0's warm start trains and selects again; its evaluation is kept, its old selection stays for comparison.
+    assert not (new / "sft_r_s0_train.json").exists() and not (new / "sft_r_s0_select.json").exists()
+    assert (new / "sft_r_s0_eval.json").is_file() and (new / "sft_r_s0_select.archived.json").is_file()
+    assert not (new / "sft_r_s0_val").exists() and not (new / "sft_r_s0").exists()
+    assert (new / "sft_more_lr1e-04_s0_select.json").is_file()
+    assert not any(new.glob("answer_only_s0*")) and not any(new.glob("sft_more_lr3e-04_s0*"))
+    with pytest.raises(SystemExit, match="new run folder"):
+        archive_tool.restore(archive, new)
