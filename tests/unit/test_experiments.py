@@ -567,7 +567,7 @@ def test_seed_level_statistics():
     assert stats.holm({"a": 0.01, "b": 0.04, "c": 0.03}) == pytest.approx({"a": 0.03, "b": 0.06, "c": 0.06})
 
 
-def _fake_row(out: Path, row: str, stages: tuple[str, ...], splits: tuple[str, ...] = ()) -> None:
+def _run_folder_row(out: Path, row: str, stages: tuple[str, ...], splits: tuple[str, ...] = ()) -> None:
     """A row's stage files, and per split a prediction folder with the batch log a finished evaluation leaves."""
     for stage in stages:
         (out / f"{row}_{stage}.json").write_text(json.dumps({"stage": stage, "row": row}))
@@ -589,12 +589,12 @@ def test_the_run_archive_keeps_finished_rows_and_retrains_the_warm_starts_still_
     (out / "phase0_sft_more_lr.json").write_text(json.dumps({"chosen_lr": 3e-4}))
     every = ("train", "select", "eval")
     for seed in (0, 3):
-        _fake_row(out, f"sft_r_s{seed}", every, ("val/checkpoint-8", "test"))
+        _run_folder_row(out, f"sft_r_s{seed}", every, ("val/checkpoint-8", "test"))
     for row in ("latro_s3", "answer_only_s3", "sft_more_lr3e-04_s3", "latro_s0"):
-        _fake_row(out, row, every, ("test", "reworded"))
-    _fake_row(out, "sft_more_lr1e-04_s0", ("train", "select"))  # phase 0, not chosen: finished
-    _fake_row(out, "sft_more_lr3e-04_s0", ("train", "select"))  # phase 0's choice, not yet evaluated
-    _fake_row(out, "answer_only_s0", ("train",))  # still training
+        _run_folder_row(out, row, every, ("test", "reworded"))
+    _run_folder_row(out, "sft_more_lr1e-04_s0", ("train", "select"))  # phase 0, not chosen: finished
+    _run_folder_row(out, "sft_more_lr3e-04_s0", ("train", "select"))  # phase 0's choice, not yet evaluated
+    _run_folder_row(out, "answer_only_s0", ("train",))  # still training
     (out / "sft_r_s0" / "start").mkdir(parents=True)
     (out / "sft_r_s0" / "start" / "model.safetensors").write_bytes(b"weights")
 
