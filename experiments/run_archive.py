@@ -26,22 +26,16 @@ import tarfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-# The schedule of run_controls.sh (PLAN.md section 9): primary arms for seeds 0-9, secondary for 0-2, phase 0 at 0.
-PRIMARY = {"seeds": range(10), "arms": ("latro", "answer_only", "sft_more")}
-SECONDARY = {"seeds": range(3), "arms": ("latro_lambda0", "rft")}
-TUNED_ARMS = ("sft_more", "rft")
-PHASE0_SEED = 0
-LR_GRID = (3e-4, 1e-4, 3e-5)
+# experiments/ is on sys.path when this file runs as a script (and the tests put it there).
+from controls import PRIMARY_ARMS, SECONDARY_ARMS, TUNED_ARMS, row_name
+
+# The seeds of run_controls.sh's blocks (PLAN.md section 9): primary arms for seeds 0-9, secondary for 0-2.
+BLOCKS = ((range(10), PRIMARY_ARMS), (range(3), SECONDARY_ARMS))
 
 STAGE_FILE = re.compile(r"(?P<row>.+_s\d+)_(?P<stage>train|select|eval|samples)\.json")
 # Inside a row's prediction folders, only these files are kept (not the batch logs of ``partial/``).
 KEPT_FILES = ("predictions.jsonl", "summary.json", "kept.json")
 TOP_FILES = ("code_commit.txt", "commands.jsonl", "data.json")
-
-
-def row_name(arm: str, seed: int, learning_rate: float | None = None) -> str:
-    """As controls.row_name: ``<arm>_s<seed>``, or ``<arm>_lr<lr>_s<seed>`` for the tuned arms."""
-    return f"{arm}_s{seed}" if learning_rate is None else f"{arm}_lr{learning_rate:.0e}_s{seed}"
 
 
 def stages_by_row(out: Path) -> dict[str, set[str]]:
@@ -68,26 +62,26 @@ def finished_rows(out: Path) -> list[str]:
     chosen = chosen_learning_rates(out)
     finished = []
     for row, stages in stages_by_row(out).items():
-        arm = row.split("_lr")[0] if "_lr" in row else None
-        phase0_loser = arm in chosen and "select" in stages and row != row_name(arm, PHASE0_SEED, chosen[arm])
+        arm, seed = row.split("_lr")[0] if "_lr" in row else None, int(row.rsplit("_s", 1)[1])
+        # Only phase 0 trains a tuned arm at a rate other than its chosen one.
+        phase0_loser = arm in chosen and "select" in stages and row != row_name(arm, seed, chosen[arm])
         if "eval" in stages or "samples" in stages or phase0_loser:
             finished.append(row)
     return sorted(finished)
 
 
 def rows_still_to_run(seed: int, finished: Iterable[str], chosen: dict[str, float]) -> list[str]:
-    """The rows of ``seed`` in the schedule that are not finished (a tuned arm before phase 0 counts as one)."""
+    """The rows of ``seed`` in the schedule that are not finished. A tuned arm before phase 0's choice counts as one
+    (once the choice is made, phase 0's other rates are finished)."""
     finished = set(finished)
     expected = []
-    for block in (PRIMARY, SECONDARY):
-        if seed not in block["seeds"]:
+    for seeds, arms in BLOCKS:
+        if seed not in seeds:
             continue
-        for arm in block["arms"]:
+        for arm in arms:
             if arm == "rft":
                 expected.append(f"rft_s{seed}")  # its samples
             if arm in TUNED_ARMS:
-                if seed == PHASE0_SEED:
-                    expected += [row_name(arm, seed, lr) for lr in LR_GRID]
                 expected.append(row_name(arm, seed, chosen[arm]) if arm in chosen else f"{arm}_phase0")
             else:
                 expected.append(row_name(arm, seed))
@@ -139,7 +133,9 @@ def restore(archive: Path, out: Path) -> dict[str, list[str]]:
     chosen = chosen_learning_rates(out)
     redo = [row for row in rows if _warm_start_needed(row, rows, chosen)]
     for row in rows:
-        _extract(archive / "rows" / f"{row}.tar.gz", out, leave_out=_redo_files(row) if row in redo else ())
+        # A retrained warm start's selection file is unpacked, then renamed: it stays beside the new one.
+        leave_out = (f"{row}_train.json", f"{row}_val/") if row in redo else ()
+        _extract(archive / "rows" / f"{row}.tar.gz", out, leave_out=leave_out)
         if row in redo:
             (out / f"{row}_select.json").rename(out / f"{row}_select.archived.json")
     return {"restored": rows, "warm_start_to_retrain": redo}
@@ -148,11 +144,6 @@ def restore(archive: Path, out: Path) -> dict[str, list[str]]:
 def _warm_start_needed(row: str, finished: Sequence[str], chosen: dict[str, float]) -> bool:
     match = re.fullmatch(r"sft_r_s(\d+)", row)
     return bool(match) and bool(rows_still_to_run(int(match[1]), finished, chosen))
-
-
-def _redo_files(row: str) -> tuple[str, ...]:
-    # The selection file is unpacked, then renamed: it stays beside the new one for comparison.
-    return (f"{row}_train.json", f"{row}_val/")
 
 
 def _extract(path: Path, out: Path, leave_out: Sequence[str] = ()) -> None:
