@@ -25,7 +25,7 @@ def report(results: dict[str, Any], figures: list[str]) -> str:
     if primary["interim"]:
         lines += [f"**INTERIM: {k} of {planned} seeds; not the plan's analysis.** No decision below is final.", ""]
     lines += primary_section(primary) + arms_section(results) + secondary_section(results)
-    lines += phase0_section(results)
+    lines += phase0_section(results) + costs_section(results)
     lines += [f"![{name}]({name})" for name in figures]
     return "\n".join(lines) + "\n"
 
@@ -99,11 +99,29 @@ def arms_section(results: dict[str, Any]) -> list[str]:
     lines.append("|---|---|---|---|---|" + "---|" * len(SPLITS))
     for name, row in results["rows"].items():
         accuracy = [_num(row["accuracy"][split]) if row["accuracy"] else "-" for split in SPLITS]
-        cells = [name, ", ".join(row["stages"]), _num(row["cpu_minutes"]), _num(row["wall_minutes"])]
+        mark = f" (resumed at step {row['resumed_at_step']})" if row.get("resumed_at_step") is not None else ""
+        cells = [name, ", ".join(row["stages"]), _num(row["cpu_minutes"]) + mark, _num(row["wall_minutes"]) + mark]
         lines.append("| " + " | ".join([*cells, str(row["selected_step"] or "-"), *accuracy]) + " |")
     missing = results["missing"]
     listed = "; ".join(f"{name} ({state})" for name, state in missing.items()) or "none"
     return lines + ["", f"Missing (not evaluated yet, {len(missing)} of the plan's rows): {listed}.", ""]
+
+
+def costs_section(results: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Cost per row (train, select, evaluate; 2 cores)",
+        "",
+        "Mean over the evaluated rows timed whole, with a 95% t interval; a resumed row timed only the steps after "
+        "its resume and is listed apart. Wall minutes include the run's pauses (experiments/RUNS.md); CPU minutes "
+        "do not.",
+        "",
+        "| arm | rows timed whole | CPU min [95% CI] | wall min [95% CI] | resumed rows (not averaged) |",
+        "|---|---|---|---|---|",
+    ]
+    for arm, c in results["costs"].items():
+        cells = [arm, str(c["rows_timed_whole"]), _estimate(c["cpu_minutes"]), _estimate(c["wall_minutes"])]
+        lines.append("| " + " | ".join([*cells, ", ".join(c["rows_resumed"]) or "-"]) + " |")
+    return lines + [""]
 
 
 def secondary_section(results: dict[str, Any]) -> list[str]:

@@ -70,6 +70,20 @@ class Row:
     def minutes(self, clock: str) -> float:
         return _minutes(self.stages, clock)
 
+    def resumed_at(self) -> int | None:
+        """The optimizer step its training resumed from, None if one process trained it from step 0 (or unknown).
+
+        A resumed process times only the steps it ran, so the train stage's seconds cover part of the row. The
+        Trainer's last log entry says how many: its ``train_steps_per_second`` is steps run by that process over its
+        ``train_runtime``."""
+        train = self.stages.get("train", {})
+        final = (train.get("log_history") or [{}])[-1]
+        total, rate = train.get("optimizer_steps"), final.get("train_steps_per_second")
+        if not (total and rate and final.get("train_runtime")):
+            return None
+        timed = round(rate * final["train_runtime"])
+        return total - timed if timed < 0.9 * total else None
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "arm": self.arm,
@@ -77,6 +91,7 @@ class Row:
             "stages": [s for s in STAGES if s in self.stages],
             "cpu_minutes": self.minutes("cpu"),
             "wall_minutes": self.minutes("wall"),
+            "resumed_at_step": self.resumed_at(),
             "selected_step": self.selected_step(),
             "accuracy": {split: self.accuracy(split) for split in SPLITS} if self.evaluated else None,
         }
@@ -329,6 +344,23 @@ def phase0(out: Path) -> dict[str, dict]:
     return result
 
 
+def arm_costs(rows: dict) -> dict[str, dict[str, Any]]:
+    """Per arm, CPU and wall minutes per row (all stages), over the rows timed whole: a resumed row's seconds cover
+    only the steps after its resume, so it is counted apart, not averaged in. Wall minutes include any pause of the
+    run (experiments/RUNS.md lists them); CPU minutes do not."""
+    result = {}
+    for arm in ARMS:
+        done = [row for (a, _), row in rows.items() if a == arm and row.evaluated]
+        whole = [row for row in done if row.resumed_at() is None]
+        result[arm] = {
+            "rows_timed_whole": len(whole),
+            "rows_resumed": sorted(row.name for row in done if row.resumed_at() is not None),
+            "cpu_minutes": summary({row.seed: row.minutes("cpu") for row in whole}),
+            "wall_minutes": summary({row.seed: row.minutes("wall") for row in whole}),
+        }
+    return result
+
+
 def analyse(out: Path) -> tuple[dict[str, Any], dict[tuple[str, int], Row]]:
     """Everything the report states, as one JSON-able dict, and the rows it came from."""
     problems = json.loads((out / "data.json").read_text())
@@ -344,6 +376,7 @@ def analyse(out: Path) -> tuple[dict[str, Any], dict[tuple[str, int], Row]]:
         "strata_test": strata(rows, problems),
         "neardup_vs_test": neardup_gain(rows),
         "phase0": phase0(out),
+        "costs": arm_costs(rows),
     }
     return results, rows
 

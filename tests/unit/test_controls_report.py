@@ -232,3 +232,28 @@ def test_predictions_must_match_data_json(report, tmp_path):
     path.write_text(path.read_text().replace("test question 3", "another question"))
     with pytest.raises(ValueError, match="problem 3 is not data.json's"):
         report.analyse(out)
+
+
+def test_a_resumed_row_is_marked_and_left_out_of_its_arms_cost(report, tmp_path):
+    out = _three_seeds(tmp_path)
+    # The Trainer's last log entry: steps this process ran = train_steps_per_second * train_runtime.
+    for seed, (rate, runtime) in {0: (0.07, 1367.2), 1: (0.07, 684.7)}.items():  # 95.7 -> 96 of 96; 47.9 -> 48
+        path = out / f"latro_s{seed}_train.json"
+        train = json.loads(path.read_text())
+        train["log_history"].append({"train_steps_per_second": rate, "train_runtime": runtime, "step": 96})
+        path.write_text(json.dumps(train))
+    (out / "latro_s1_train.json").write_text(
+        (out / "latro_s1_train.json").read_text().replace('"cpu_seconds": 60.0', '"cpu_seconds": 30.0')
+    )
+    results, _ = report.analyse(out)
+    assert results["rows"]["latro_s0"]["resumed_at_step"] is None
+    assert results["rows"]["latro_s1"]["resumed_at_step"] == 48
+    assert results["rows"]["latro_s2"]["resumed_at_step"] is None  # no final entry: nothing says it resumed
+    cost = results["costs"]["latro"]
+    assert cost["rows_timed_whole"] == 3 and cost["rows_resumed"] == ["latro_s1"]
+    assert cost["cpu_minutes"]["seeds"] == [0, 2, 3] and cost["cpu_minutes"]["mean"] == pytest.approx(3.0)
+    assert cost["wall_minutes"]["mean"] == pytest.approx(6.0)
+    assert results["costs"]["answer_only"]["rows_timed_whole"] == 3
+    text = report_text(results)
+    assert "| latro_s1 | train, select, eval | 2.5 (resumed at step 48) | 6.0 (resumed at step 48) |" in text
+    assert "| latro | 3 | 3.0 [3.0, 3.0] | 6.0 [6.0, 6.0] | latro_s1 |" in text
