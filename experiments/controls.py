@@ -49,6 +49,8 @@ from warm_start import Experiment, _load_folder, _select_and_save_start
 
 PRIMARY_ARMS = ("latro", "answer_only", "sft_more")
 SECONDARY_ARMS = ("latro_lambda0", "rft")
+# The seeds each kind of arm runs (PLAN.md section 4; run_controls.sh's blocks).
+PLAN_SEEDS = {"primary": range(10), "secondary": range(3)}
 # lambda (the answer term's weight) of the arms that train with the LaTRO estimator.
 LATRO_ARMS = {"latro": 1.0, "answer_only": 1.0, "latro_lambda0": 0.0}
 # Arms whose learning rate phase 0 chooses on validation (``--lr_grid``, at ``--phase0_seed``).

@@ -20,12 +20,11 @@ from pathlib import Path
 from typing import Any
 
 # experiments/ is on sys.path when this file runs as a script (and the tests put it there).
-from controls import PRIMARY_ARMS, SECONDARY_ARMS, SPLITS, TUNED_ARMS, row_name
+from controls import PLAN_SEEDS, PRIMARY_ARMS, SECONDARY_ARMS, SPLITS, TUNED_ARMS, row_name
 
 from latro_trl.evaluation.statistics import holm, mcnemar_exact, paired_t, t_interval, wilcoxon_signed_rank
 
 ARMS = ("sft_r", *PRIMARY_ARMS, *SECONDARY_ARMS)
-PLAN_SEEDS = {"primary": tuple(range(10)), "secondary": tuple(range(3))}  # PLAN.md section 4
 ALPHA = 0.05  # one-sided, family-wise (Holm) over the two primary comparisons
 PHASE0_SEED = 0  # controls.py's --phase0_seed default, as the plan runs it
 SMALLEST_GAIN = 5.0  # points: the gain that matters (PLAN.md section 5)

@@ -27,10 +27,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 # experiments/ is on sys.path when this file runs as a script (and the tests put it there).
-from controls import PRIMARY_ARMS, SECONDARY_ARMS, TUNED_ARMS, row_name
+from controls import PLAN_SEEDS, PRIMARY_ARMS, SECONDARY_ARMS, TUNED_ARMS, row_name
 
-# The seeds of run_controls.sh's blocks (PLAN.md section 9): primary arms for seeds 0-9, secondary for 0-2.
-BLOCKS = ((range(10), PRIMARY_ARMS), (range(3), SECONDARY_ARMS))
+BLOCKS = ((PLAN_SEEDS["primary"], PRIMARY_ARMS), (PLAN_SEEDS["secondary"], SECONDARY_ARMS))
 
 STAGE_FILE = re.compile(r"(?P<row>.+_s\d+)_(?P<stage>train|select|eval|samples)\.json")
 # Inside a row's prediction folders, only these files are kept (not the batch logs of ``partial/``).
